@@ -1,0 +1,50 @@
+"""The `mrakit` command: thin click commands over the library.
+
+Exit codes for every command: 0 success and nothing needs attention; 1 mrakit could not do its job
+(a one-line message on stderr, never a traceback); 2 it worked and found something that needs
+attention.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+import click
+
+from mrakit.cli.cert import cert_group
+from mrakit.cli.common import EXIT_FAILED, fail
+from mrakit.errors import MrakitError
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.version_option(package_name="mrakit")
+def cli() -> None:
+    """Certificate and trust configuration as code for Cisco MRA (Expressway-E, Expressway-C, CUCM)."""
+
+
+cli.add_command(cert_group)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Entry point: run the command, map errors to exit codes, never print a traceback."""
+    try:
+        rc = cli.main(args=argv, prog_name="mrakit", standalone_mode=False)
+    except click.exceptions.Abort:
+        fail("aborted")
+    except click.exceptions.ClickException as exc:
+        ctx = getattr(exc, "ctx", None)
+        command = ctx.command_path if ctx else "mrakit"
+        fail(f"{exc.format_message()} (see '{command} --help')")
+    except MrakitError as exc:
+        fail(str(exc))
+    except KeyboardInterrupt:
+        fail("interrupted")
+    except Exception as exc:  # a bug: still one line, the traceback only on request
+        if os.environ.get("MRAKIT_DEBUG"):
+            raise
+        fail(f"internal error: {type(exc).__name__}: {exc} (set MRAKIT_DEBUG=1 for the traceback)")
+    sys.exit(rc if isinstance(rc, int) else 0)
+
+
+__all__ = ["EXIT_FAILED", "cli", "main"]

@@ -1,0 +1,1 @@
+"""Renderers: values in, text out. They format; they decide nothing."""
