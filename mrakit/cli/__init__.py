@@ -14,6 +14,8 @@ import click
 
 from mrakit.cli.cert import cert_group
 from mrakit.cli.common import EXIT_FAILED, fail
+from mrakit.cli.inventory import desired, validate
+from mrakit.cli.lab import lab_group
 from mrakit.errors import MrakitError
 
 
@@ -24,6 +26,9 @@ def cli() -> None:
 
 
 cli.add_command(cert_group)
+cli.add_command(validate)
+cli.add_command(desired)
+cli.add_command(lab_group)
 
 
 def main(argv: list[str] | None = None) -> None:

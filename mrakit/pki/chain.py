@@ -10,7 +10,9 @@ entry of the same subject. Only when the list holds no entry of that name does i
 intermediates the peer sent.
 
 In both, a chain is valid only when it ends at a self-signed certificate that is itself in the
-trust list (no partial chains, as `openssl verify` by default).
+trust list (no partial chains, as `openssl verify` by default), and once the path has reached a
+trusted certificate its issuers are looked up in the trust list only: OpenSSL stops using the
+certificates the peer sent at that point.
 """
 
 from __future__ import annotations
@@ -130,15 +132,23 @@ class _Walk:
     def is_trusted(self, cert: CertView) -> bool:
         return cert.fingerprint_sha256 in self.trusted_fingerprints
 
+    def reached_trust(self, path: Sequence[CertView]) -> bool:
+        """True once a certificate above the leaf is trusted: from there OpenSSL (and so the
+        Expressway) completes the chain from the trust list only, never from the peer's certificates."""
+        return any(self.is_trusted(c) for c in path[1:])
+
     def missing(self, path: Sequence[CertView]) -> ChainResult:
         current = path[-1]
         # A trusted intermediate whose root is absent is MRA021; a gap below the trust list is MRA020.
         rule = "MRA021" if self.is_trusted(current) else "MRA020"
+        where = "is in neither the trust list nor the certificates presented"
+        if self.reached_trust(path) and any(u.subject_name == current.issuer_name for u in self.untrusted):
+            where = ("is not in the trust list (it is among the certificates presented, but those are not "
+                     "used above a trusted certificate)")
         return self.result(
             path,
             ChainReason.MISSING_ISSUER,
-            f"issuer {current.issuer!r} of {_label(current)} is in neither the trust list nor the "
-            "certificates presented",
+            f"issuer {current.issuer!r} of {_label(current)} {where}",
             rule=rule,
             culprit=current,
             missing_issuer=current.issuer,
@@ -239,7 +249,9 @@ class _Walk:
                     shadow_points.append((len(path), first))
                 issuer = first
             else:
-                candidates = [u for u in self.untrusted if u.subject_name == current.issuer_name]
+                candidates = [] if self.reached_trust(path) else [
+                    u for u in self.untrusted if u.subject_name == current.issuer_name
+                ]
                 if not candidates:
                     return self.missing(path)
                 signer = next((u for u in candidates if current.is_signed_by(u)), None)
@@ -252,7 +264,8 @@ class _Walk:
 
     def wrong_first_match(self, path: list[CertView], first: CertView, later: list[CertView]) -> ChainResult:
         current = path[-1]
-        right = next((c for c in [*later, *self.untrusted] if current.is_signed_by(c)), None)
+        pool = later if self.reached_trust(path) else [*later, *self.untrusted]
+        right = next((c for c in pool if current.is_signed_by(c)), None)
         if right is None:
             return self.bad_signature(path, first)
         return self.result(
@@ -291,9 +304,10 @@ class _Walk:
         assert first_failure is not None
         return first_failure
 
-    def issuers_of(self, current: CertView) -> tuple[list[CertView], list[CertView]]:
+    def issuers_of(self, current: CertView, trusted_only: bool = False) -> tuple[list[CertView], list[CertView]]:
         """Candidates whose subject matches the issuer name: (those whose key signed it, all)."""
-        named = [c for c in [*self.trust, *self.untrusted] if c.subject_name == current.issuer_name]
+        pool = self.trust if trusted_only else [*self.trust, *self.untrusted]
+        named = [c for c in pool if c.subject_name == current.issuer_name]
         named = list(dict.fromkeys(named))
         signers = [c for c in named if current.is_signed_by(c)]
         # Trusted first, then currently valid before expired or not yet valid, then list order.
@@ -308,7 +322,7 @@ class _Walk:
         if len(path) > MAX_CHAIN_DEPTH:
             yield path, self.result(path, ChainReason.TOO_LONG, f"no root within {MAX_CHAIN_DEPTH} certificates")
             return
-        signers, named = self.issuers_of(current)
+        signers, named = self.issuers_of(current, trusted_only=self.reached_trust(path))
         signers = [s for s in signers if s not in path]
         if not signers:
             yield path, (self.bad_signature(path, named[0]) if named else self.missing(path))

@@ -1,0 +1,61 @@
+"""`mrakit validate` and `mrakit desired`: the inventory and what it implies, offline."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from mrakit.cli.common import EXIT_ATTENTION, EXIT_OK, echo_json, fail, format_option
+from mrakit.desired import desired_state
+from mrakit.findings import has_errors
+from mrakit.inventory.load import load_inventory
+from mrakit.render.desired import render_desired
+from mrakit.render.findings import render_findings, summary_line
+
+inventory_option = click.option(
+    "-i", "--inventory", "inventory_path", required=True, type=click.Path(dir_okay=False),
+    help="The inventory YAML file.",
+)
+
+
+@click.command("validate")
+@inventory_option
+@format_option
+def validate(inventory_path: str, output_format: str) -> None:
+    """Check the inventory: schema, files, cross-references, and the offline findings on the
+    certificates it names. Exit 0 clean, 2 when a finding is an error, 1 when it cannot be read."""
+    inventory = load_inventory(inventory_path)
+    state = desired_state(inventory)
+    findings = state.all_findings()
+    if output_format == "json":
+        echo_json({"inventory": str(inventory.path), "valid": True, "findings": [f.to_dict() for f in findings]})
+    else:
+        nodes = len(state.nodes) + sum(len(c.subscribers) for c in inventory.cucm.values())
+        click.echo(f"{inventory_path}: schema and references valid ({len(inventory.expressway)} Expressway "
+                   f"cluster(s), {len(inventory.cucm)} CUCM cluster(s), {nodes} nodes)")
+        click.echo(render_findings(findings))
+        click.echo(summary_line(findings))
+    sys.exit(EXIT_ATTENTION if has_errors(findings) else EXIT_OK)
+
+
+@click.command("desired")
+@inventory_option
+@click.option("--node", help="Only this node (FQDN).")
+@format_option
+def desired(inventory_path: str, node: str | None, output_format: str) -> None:
+    """Print the desired trust lists (with reasons) and required SANs of every node."""
+    inventory = load_inventory(inventory_path)
+    state = desired_state(inventory)
+    nodes = state.nodes
+    if node:
+        nodes = tuple(n for n in nodes if n.node == node.lower())
+        if not nodes:
+            fail(f"no node {node!r} in {inventory_path}")
+    if output_format == "json":
+        echo_json({"nodes": [n.to_dict() for n in nodes], "findings": [f.to_dict() for f in state.findings]})
+    else:
+        click.echo(render_desired(type(state)(nodes, state.relations, state.findings)))
+        if state.findings:
+            click.echo("\n" + render_findings(state.findings))
+    sys.exit(EXIT_OK)

@@ -1,0 +1,572 @@
+"""Inventory (+ the certificates known) → the desired state of every node, each item with its reasons.
+
+A pure function: no network, no files beyond what the inventory already loaded. The derivation
+follows the rule book: who validates whom (a *trust relation*), and from each relation the CA
+certificates (every intermediate and the root, MRA020/MRA021) the validating node must trust.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from mrakit.errors import PkiError
+from mrakit.findings import Finding, Severity
+from mrakit.inventory.model import CertificateFile, CucmCluster, ExpresswayCluster, ExpresswayPeer, Inventory
+from mrakit.pki.certview import CertView, san_field_length
+from mrakit.pki.chain import Purpose
+from mrakit.pki.keys import certificate_matches_key
+from mrakit.pki.load import load_private_key_file
+from mrakit.rules.certificate import (
+    check_common_name,
+    check_san_limit,
+    check_validity,
+    check_wildcard,
+)
+from mrakit.rules.eku import client_certificate_ekus, eku_rule_text, server_certificate_ekus
+
+Store = Literal["trusted_ca", "tomcat-trust", "CallManager-trust"]
+TRUSTED_CA: Store = "trusted_ca"
+TOMCAT_TRUST: Store = "tomcat-trust"
+CALLMANAGER_TRUST: Store = "CallManager-trust"
+
+# Certificate kinds a node presents. Expressway: server, client (X15.5+); CUCM: the four identities.
+CertKind = Literal["server", "client", "tomcat", "callmanager", "tomcat_ecdsa", "callmanager_ecdsa"]
+ObservedCertificates = Mapping[str, Mapping[str, Sequence[CertView]]]  # fqdn -> kind -> leaf first
+
+_KIND_TEXT = {
+    "server": "server certificate",
+    "client": "client certificate",
+    "tomcat": "tomcat certificate",
+    "callmanager": "CallManager certificate",
+    "tomcat_ecdsa": "tomcat-ECDSA certificate",
+    "callmanager_ecdsa": "CallManager-ECDSA certificate",
+}
+
+
+@dataclass(frozen=True)
+class Reason:
+    code: str
+    text: str
+
+    def to_dict(self) -> dict[str, str]:
+        return {"code": self.code, "text": self.text}
+
+
+@dataclass(frozen=True)
+class TrustRelation:
+    """`validator` (in `store`) must validate the `kind` certificate that `subject` presents."""
+
+    validator_cluster: str
+    validator: str
+    store: Store
+    subject_cluster: str
+    subject: str
+    kind: CertKind
+    purpose: Purpose
+    codes: tuple[str, ...]
+    feature: str
+
+    @property
+    def label(self) -> str:
+        return f"{self.subject_cluster}/{_short(self.subject)}'s {_KIND_TEXT[self.kind]}"
+
+
+@dataclass(frozen=True)
+class DesiredTrust:
+    store: Store
+    cert: CertView
+    reasons: tuple[Reason, ...]
+
+    @property
+    def subject(self) -> str:
+        return self.cert.subject
+
+    @property
+    def fingerprint(self) -> str:
+        return self.cert.fingerprint_sha256
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "store": self.store,
+            "subject": self.cert.subject,
+            "fingerprint_sha256": self.cert.fingerprint_sha256,
+            "reasons": [r.to_dict() for r in self.reasons],
+        }
+
+
+@dataclass(frozen=True)
+class RequiredSan:
+    name: str
+    code: str
+    why: str
+
+
+@dataclass(frozen=True)
+class NodeDesired:
+    cluster: str
+    node: str
+    product: Literal["expressway", "cucm"]
+    role: str
+    trust: tuple[DesiredTrust, ...]
+    common_name: str | None = None
+    required_sans: tuple[RequiredSan, ...] = ()
+    server_certificate: CertificateFile | None = None
+    client_certificate: CertificateFile | None = None
+    findings: tuple[Finding, ...] = ()
+
+    def trust_in(self, store: str) -> tuple[DesiredTrust, ...]:
+        return tuple(t for t in self.trust if t.store == store)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "cluster": self.cluster,
+            "node": self.node,
+            "product": self.product,
+            "role": self.role,
+            "trust": [t.to_dict() for t in self.trust],
+            "common_name": self.common_name,
+            "required_sans": [s.name for s in self.required_sans],
+            "server_certificate": _cert_ref(self.server_certificate),
+            "client_certificate": _cert_ref(self.client_certificate),
+            "findings": [f.to_dict() for f in self.findings],
+        }
+
+
+@dataclass(frozen=True)
+class DesiredState:
+    nodes: tuple[NodeDesired, ...]
+    relations: tuple[TrustRelation, ...]
+    findings: tuple[Finding, ...] = ()
+    known_certificates: Mapping[str, Mapping[str, tuple[CertView, ...]]] = field(default_factory=dict)
+
+    def node(self, fqdn: str) -> NodeDesired:
+        for node in self.nodes:
+            if node.node == fqdn:
+                return node
+        raise KeyError(fqdn)
+
+    def all_findings(self) -> list[Finding]:
+        return [*self.findings, *(f for n in self.nodes for f in n.findings)]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"nodes": [n.to_dict() for n in self.nodes], "findings": [f.to_dict() for f in self.findings]}
+
+
+def _cert_ref(cert_file: CertificateFile | None) -> dict[str, str] | str:
+    if cert_file is None:
+        return "keep current"
+    return {"file": str(cert_file.path), "subject": cert_file.leaf.subject,
+            "fingerprint_sha256": cert_file.leaf.fingerprint_sha256}
+
+
+def _short(fqdn: str) -> str:
+    return fqdn.split(".", 1)[0]
+
+
+def complete_chain(leaf: CertView, pool: Sequence[CertView], at: dt.datetime) -> tuple[list[CertView], str | None]:
+    """The CA certificates above `leaf` (issuer first, root last), from `pool`; and the issuer name
+    that could not be found, if the chain stops short of a self-signed root."""
+    chain: list[CertView] = []
+    current = leaf
+    for _ in range(10):
+        if current.self_signed:
+            return chain, None
+        candidates = [c for c in pool if c.subject_name == current.issuer_name and current.is_signed_by(c)]
+        candidates = [c for c in candidates if c not in chain and c != current]
+        if not candidates:
+            return chain, current.issuer
+        # A currently valid issuer before an expired one; a self-signed root before a cross-signed copy.
+        candidates.sort(key=lambda c: (not c.is_valid_at(at), not c.self_signed))
+        current = candidates[0]
+        chain.append(current)
+    return chain, current.issuer
+
+
+class _Deriver:
+    def __init__(self, inventory: Inventory, observed: ObservedCertificates, extra: Sequence[CertView],
+                 at: dt.datetime) -> None:
+        self.inventory = inventory
+        self.at = at
+        self.certs: dict[str, dict[str, tuple[CertView, ...]]] = {}
+        pool: list[CertView] = []
+        for authority in inventory.authorities.values():
+            pool.extend(authority.certificates)
+        self.collect_known(observed)
+        for presented in self.certs.values():
+            for chain in presented.values():
+                pool.extend(c for c in chain[1:] if c.is_ca)
+        pool.extend(extra)
+        self.pool = list(dict.fromkeys(pool))
+        self.findings: list[Finding] = []
+        self.node_findings: dict[str, list[Finding]] = {}
+
+    def collect_known(self, observed: ObservedCertificates) -> None:
+        """The certificates each node presents: the inventory's files win over what was observed."""
+        for fqdn, kinds in observed.items():
+            self.certs[fqdn] = {kind: tuple(chain) for kind, chain in kinds.items() if chain}
+        for cluster in self.inventory.expressway.values():
+            for peer in cluster.peers:
+                known = self.certs.setdefault(peer.fqdn, {})
+                if peer.certificate:
+                    known["server"] = peer.certificate.certificates
+                if peer.client_certificate:
+                    known["client"] = peer.client_certificate.certificates
+        for cucm in self.inventory.cucm.values():
+            known = self.certs.setdefault(cucm.publisher.fqdn, {})
+            for kind, cert_file in cucm.certificates.items():
+                known[kind] = cert_file.certificates
+
+    def note(self, fqdn: str, finding: Finding) -> None:
+        self.node_findings.setdefault(fqdn, []).append(finding)
+
+    # relations ---------------------------------------------------------------------------
+    def relations(self) -> list[TrustRelation]:
+        inv = self.inventory
+        relations: list[TrustRelation] = []
+        for control in inv.control_clusters():
+            edge = inv.expressway[control.traversal] if control.traversal else None
+            for c_peer in control.peers:
+                if edge is not None:
+                    for e_peer in edge.peers:
+                        relations.append(TrustRelation(
+                            control.name, c_peer.fqdn, TRUSTED_CA, edge.name, e_peer.fqdn, "server",
+                            Purpose.SERVER, ("MRA020", "MRA023"), "traversal zone (C validates E)"))
+                        relations.append(TrustRelation(
+                            edge.name, e_peer.fqdn, TRUSTED_CA, control.name, c_peer.fqdn,
+                            self.control_client_kind(control, c_peer), Purpose.CLIENT, ("MRA020", "MRA023"),
+                            "traversal zone (E validates C)"))
+                for cucm_name in control.cucm:
+                    relations.extend(self.cucm_relations(control, c_peer, inv.cucm[cucm_name]))
+        return relations
+
+    def control_client_kind(self, control: ExpresswayCluster, peer: ExpresswayPeer) -> CertKind:
+        if control.split_client_certificate and "client" in self.certs.get(peer.fqdn, {}):
+            return "client"
+        return "server"
+
+    def cucm_relations(self, control: ExpresswayCluster, c_peer: ExpresswayPeer,
+                       cucm: CucmCluster) -> list[TrustRelation]:
+        relations: list[TrustRelation] = []
+        both_units = control.version.at_least("X14.0.2")
+        for node in cucm.nodes:
+            presented = self.certs.get(node.fqdn, {}) or self.certs.get(cucm.publisher.fqdn, {})
+            kinds: list[tuple[CertKind, str, str]] = []
+            if cucm.tls_verify:
+                kinds += [("tomcat", "MRA031", "TLS Verify"), ("tomcat_ecdsa", "MRA031", "TLS Verify")]
+            if cucm.secure_registration:
+                kinds += [("callmanager", "MRA031", "secure registration"),
+                          ("callmanager_ecdsa", "MRA031", "secure registration")]
+            for kind, code, feature in kinds:
+                if kind.endswith("_ecdsa") and kind not in presented:
+                    continue
+                relations.append(TrustRelation(
+                    control.name, c_peer.fqdn, TRUSTED_CA, cucm.name, node.fqdn, kind, Purpose.SERVER,
+                    (code, "MRA033", "MRA023"), feature))
+        kind = self.control_client_kind(control, c_peer)
+        publisher = cucm.publisher.fqdn
+        if cucm.tls_verify or both_units:
+            relations.append(TrustRelation(cucm.name, publisher, TOMCAT_TRUST, control.name, c_peer.fqdn, kind,
+                                           Purpose.CLIENT, ("MRA032",), "TLS Verify"))
+        if cucm.secure_registration or both_units:
+            relations.append(TrustRelation(cucm.name, publisher, CALLMANAGER_TRUST, control.name, c_peer.fqdn,
+                                           "server", Purpose.BOTH, ("MRA032",), "secure registration"))
+            if kind == "client":
+                relations.append(TrustRelation(cucm.name, publisher, CALLMANAGER_TRUST, control.name, c_peer.fqdn,
+                                               "client", Purpose.CLIENT, ("MRA032",), "secure registration"))
+        return relations
+
+    # trust -------------------------------------------------------------------------------
+    def trust_for(self, relations: Iterable[TrustRelation]) -> dict[str, list[DesiredTrust]]:
+        entries: dict[str, dict[tuple[Store, str], tuple[CertView, list[Reason]]]] = {}
+        unresolved: set[tuple[str, str, str]] = set()
+        for rel in relations:
+            chain = self.certs.get(rel.subject, {}).get(rel.kind)
+            if not chain and rel.kind in ("tomcat", "callmanager") and rel.subject_cluster in self.inventory.cucm:
+                chain = self.certs.get(self.inventory.cucm[rel.subject_cluster].publisher.fqdn, {}).get(rel.kind)
+            if not chain:
+                continue  # nothing known yet: the node keeps its current certificate, observed later
+            leaf = chain[0]
+            cas, missing = complete_chain(leaf, [*chain[1:], *self.pool], self.at)
+            if leaf.self_signed:
+                cas = [leaf]  # a self-signed node certificate is trusted as itself (e.g. CUCM defaults)
+            if missing and (rel.subject, rel.kind, missing) not in unresolved:
+                unresolved.add((rel.subject, rel.kind, missing))
+                self.findings.append(Finding(
+                    "MRA020", Severity.ERROR,
+                    f"the chain of {rel.label} cannot be completed: issuer {missing!r} is not known",
+                    fix="add the CA certificate with that subject to `authorities` (or to the certificate file "
+                    "after the leaf)",
+                    cluster=rel.subject_cluster, node=rel.subject,
+                    evidence={"certificate": leaf.fingerprint_sha256, "missing_issuer": missing}))
+            node_entries = entries.setdefault(rel.validator, {})
+            for position, ca in enumerate(cas):
+                if ca is leaf:
+                    text = f"{rel.label} is self-signed: it is its own trust anchor ({rel.feature})"
+                elif position == 0:
+                    text = f"it issued {rel.label} ({rel.feature})"
+                elif ca.self_signed:
+                    text = f"it is the root of {rel.label}'s chain ({rel.feature})"
+                else:
+                    text = f"it is an intermediate of {rel.label}'s chain ({rel.feature})"
+                key = (rel.store, ca.fingerprint_sha256)
+                _, reasons = node_entries.setdefault(key, (ca, []))
+                for code in rel.codes:
+                    reason = Reason(code, f"{rel.validator_cluster}/{_short(rel.validator)}: trust "
+                                          f'"{ca.display_name}" because {text}')
+                    if code == "MRA023":
+                        reason = Reason(code, f"every peer of {rel.validator_cluster} needs it: Expressway trust "
+                                              "lists do not replicate")
+                    if reason not in reasons:
+                        reasons.append(reason)
+        return {node: [DesiredTrust(store, ca, tuple(reasons)) for (store, _), (ca, reasons) in items.items()]
+                for node, items in entries.items()}
+
+    def named_trust(self, cluster: ExpresswayCluster) -> list[DesiredTrust]:
+        named = []
+        for index, authority_name in enumerate(cluster.trust):
+            for ca in self.inventory.authorities[authority_name].certificates:
+                named.append(DesiredTrust(TRUSTED_CA, ca, (Reason(
+                    "inventory", f"named in expressway.{cluster.name}.trust[{index}] (authority {authority_name})"),)))
+        return named
+
+    # SANs ----------------------------------------------------------------------------------
+    def required_sans(self, cluster: ExpresswayCluster, peer: ExpresswayPeer) -> tuple[str, list[RequiredSan]]:
+        inv = self.inventory
+        sans: list[RequiredSan] = []
+
+        def need(name: str, code: str, why: str) -> None:
+            if name.lower() not in {s.name for s in sans}:
+                sans.append(RequiredSan(name.lower(), code, why))
+
+        if cluster.clustered:
+            common_name = cluster.cluster_fqdn
+            need(cluster.cluster_fqdn, "MRA015", "the cluster FQDN")
+            need(peer.fqdn, "MRA015", "this peer's FQDN")
+        else:
+            common_name = peer.fqdn
+            need(peer.fqdn, "MRA017", "the node's FQDN (not clustered)")
+            if cluster.cluster_fqdn != peer.fqdn:
+                need(cluster.cluster_fqdn, "MRA015", "the cluster FQDN")
+        if cluster.role == "control":
+            for domain in cluster.domains:
+                need(domain, "MRA010", "a domain in the C's domain list")
+            for alias in cluster.chat_node_aliases:
+                need(alias, "MRA011", "an XMPP persistent-chat node alias")
+            for cucm_name in cluster.cucm:
+                cucm = inv.cucm[cucm_name]
+                if cucm.secure_registration:
+                    for profile in cucm.phone_security_profiles or ():
+                        need(profile, "MRA012", f"a secure phone security profile on {cucm_name}")
+        else:
+            for control in inv.controls_of(cluster):
+                for domain in control.domains:
+                    name = f"collab-edge.{domain}" if cluster.san_domain_form == "collab-edge" else domain
+                    need(name, "MRA013", f"a domain of {control.name}")
+                for alias in control.chat_node_aliases:
+                    need(alias, "MRA014", f"an XMPP persistent-chat node alias of {control.name}")
+                for domain in control.federation_domains:
+                    need(domain, "MRA014", f"an XMPP federation domain of {control.name}")
+        return common_name, sans
+
+    # certificate checks --------------------------------------------------------------------
+    def check_expressway_certificate(self, cluster: ExpresswayCluster, peer: ExpresswayPeer, common_name: str,
+                                     sans: list[RequiredSan]) -> list[Finding]:
+        findings: list[Finding] = []
+        chain = self.certs.get(peer.fqdn, {}).get("server")
+        required_length = san_field_length(tuple(s.name for s in sans))
+        if required_length > 999:
+            findings.append(Finding(
+                "MRA006", Severity.ERROR,
+                f"the SANs this node needs take {required_length} characters; the Expressway ignores everything "
+                "past 999", fix="reduce the domains, chat aliases or profiles this cluster serves",
+                evidence={"san_field_length": required_length}))
+        if not chain:
+            return findings
+        cert = chain[0]
+        window = self.inventory.defaults.renewal_window_days
+        findings += check_validity(cert, self.at, window) + check_wildcard(cert) + check_san_limit(cert)
+        findings += check_common_name(cert)
+        needed = server_certificate_ekus(cluster)
+        missing_ekus = [e for e in needed if not cert.allows_purpose(e)]
+        if missing_ekus:
+            findings.append(Finding(
+                "MRA001", Severity.ERROR,
+                f'server certificate "{cert.display_name}" lacks {" and ".join(missing_ekus)}; '
+                f"{eku_rule_text(cluster)}",
+                fix="have the CA sign it with both TLS Web Server and TLS Web Client Authentication, or move to a "
+                "version that accepts serverAuth-only server certificates (X15.4 edge, X15.5 split)",
+                evidence={"fingerprint_sha256": cert.fingerprint_sha256, "ekus": list(cert.ekus)}))
+        if cert.common_name and cert.common_name.lower() != common_name:
+            findings.append(Finding(
+                "MRA015" if cluster.clustered else "MRA017", Severity.WARNING,
+                f'server certificate CN is "{cert.common_name}", expected "{common_name}"',
+                fix=f"request the certificate with CN = {common_name}",
+                evidence={"fingerprint_sha256": cert.fingerprint_sha256}))
+        present = {n.lower() for n in cert.dns_sans} - {n.lower() for n in cert.sans_beyond_limit}
+        for san in sans:
+            if san.name not in present:
+                severity = Severity.ERROR
+                if san.code == "MRA013" and not self.inventory.endpoints.devices_in_scope:
+                    severity = Severity.WARNING
+                findings.append(Finding(
+                    san.code, severity,
+                    f'server certificate "{cert.display_name}" lacks SAN {san.name} ({san.why})',
+                    fix="build a new CSR with `mrakit csr` (it includes every required SAN) and install the "
+                    "signed certificate",
+                    evidence={"fingerprint_sha256": cert.fingerprint_sha256, "missing_san": san.name}))
+        if peer.certificate and peer.certificate.key_path:
+            findings += self.check_key(peer.certificate, "server")
+        client = self.certs.get(peer.fqdn, {}).get("client")
+        if client:
+            absent = [e for e in client_certificate_ekus(cluster) if not client[0].allows_purpose(e)]
+            if absent:
+                findings.append(Finding(
+                    "MRA001", Severity.ERROR,
+                    f'client certificate "{client[0].display_name}" lacks clientAuth; the X15.5 client store '
+                    "refuses it", fix="have a private CA sign the client certificate with clientAuth",
+                    evidence={"fingerprint_sha256": client[0].fingerprint_sha256}))
+            findings += check_validity(client[0], self.at, window)
+        return findings
+
+    def check_key(self, cert_file: CertificateFile, kind: str) -> list[Finding]:
+        assert cert_file.key_path is not None
+        try:
+            key = load_private_key_file(cert_file.key_path)
+        except PkiError as exc:
+            return [Finding("MRA008", Severity.WARNING, f"cannot check the {kind} key: {exc}")]
+        if certificate_matches_key(cert_file.leaf, key):
+            return []
+        return [Finding(
+            "MRA008", Severity.ERROR,
+            f"{cert_file.path.name} does not match the private key {cert_file.key_path.name}",
+            fix="use the certificate that was issued for this key (or the key the CSR was built with)",
+            evidence={"certificate": cert_file.leaf.fingerprint_sha256})]
+
+    def shared_keys(self, cluster: ExpresswayCluster) -> None:
+        by_key: dict[str, list[ExpresswayPeer]] = {}
+        for peer in cluster.peers:
+            chain = self.certs.get(peer.fqdn, {}).get("server")
+            if chain:
+                by_key.setdefault(chain[0].public_key_fingerprint_sha256, []).append(peer)
+        for peers in by_key.values():
+            if len(peers) > 1:
+                names = ", ".join(p.fqdn for p in peers)
+                self.findings.append(Finding(
+                    "MRA016", Severity.WARNING, f"peers {names} of {cluster.name} share one private key",
+                    fix="generate one CSR per peer (`mrakit csr`) so each peer has its own key",
+                    cluster=cluster.name, evidence={"peers": [p.fqdn for p in peers]}))
+
+    def check_cucm(self, cucm: CucmCluster) -> list[Finding]:
+        findings: list[Finding] = []
+        known = self.certs.get(cucm.publisher.fqdn, {})
+        callmanager = known.get("callmanager")
+        if callmanager and cucm.secure_registration:
+            cert = callmanager[0]
+            missing = [e for e in ("serverAuth", "clientAuth") if not cert.allows_purpose(e)]
+            if missing:
+                findings.append(Finding(
+                    "MRA002", Severity.WARNING,
+                    f'CallManager certificate "{cert.display_name}" lacks {" and ".join(missing)}; secure '
+                    "registration makes CUCM a TLS client towards Expressway-C too",
+                    fix="re-issue the CallManager certificate with both EKUs",
+                    evidence={"fingerprint_sha256": cert.fingerprint_sha256}))
+        for kind, chain in known.items():
+            findings += check_validity(chain[0], self.at, self.inventory.defaults.renewal_window_days)
+            del kind
+        return findings
+
+    def version_pairing(self) -> None:
+        for control in self.inventory.control_clusters():
+            edge = self.inventory.expressway.get(control.traversal or "")
+            if edge is None or edge.version.same_release == control.version.same_release:
+                continue
+            split = control.version.at_least("X15.5") or edge.version.at_least("X15.5")
+            self.findings.append(Finding(
+                "MRA001" if split else "VERSION", Severity.ERROR if split else Severity.WARNING,
+                f"{control.name} runs {control.version} and its edge {edge.name} runs {edge.version}; "
+                + ("from X15.5 C and E must run the same version" if split else "C and E should run one version"),
+                fix="upgrade both clusters to the same release", cluster=control.name,
+                evidence={"control": str(control.version), "edge": str(edge.version)}))
+
+    def shadowing(self, node: str, cluster: str, trust: Sequence[DesiredTrust]) -> list[Finding]:
+        findings: list[Finding] = []
+        by_subject: dict[tuple[str, str], list[DesiredTrust]] = {}
+        by_cn: dict[tuple[str, str], list[DesiredTrust]] = {}
+        for entry in trust:
+            by_subject.setdefault((entry.store, entry.subject), []).append(entry)
+            if entry.cert.common_name:
+                by_cn.setdefault((entry.store, entry.cert.common_name), []).append(entry)
+        for (store, subject), entries in by_subject.items():
+            if len(entries) > 1:
+                winner, *hidden = entries
+                features = sorted({r.text.rsplit("(", 1)[-1].rstrip(")") for e in hidden for r in e.reasons})
+                findings.append(Finding(
+                    "MRA022", Severity.ERROR,
+                    f"{len(entries)} certificates with subject {subject!r} are needed in {store}; the Expressway "
+                    f"uses only the first ({winner.fingerprint[:16]}…), so {', '.join(features) or 'the other'} "
+                    "will fail",
+                    fix="CA-sign the CUCM tomcat and CallManager certificates (or the clashing CAs) and trust only "
+                    "that CA",
+                    cluster=cluster, node=node,
+                    evidence={"store": store, "fingerprints": [e.fingerprint for e in entries]}))
+        for (store, cn), entries in by_cn.items():
+            subjects = {e.subject for e in entries}
+            if len(subjects) > 1:
+                findings.append(Finding(
+                    "MRA025", Severity.WARNING,
+                    f"{len(subjects)} CA certificates with common name {cn!r} (different subjects) in {store}",
+                    fix="avoid uploading CAs that share a common name",
+                    cluster=cluster, node=node, evidence={"subjects": sorted(subjects)}))
+        return findings
+
+    # the whole state -----------------------------------------------------------------------
+    def derive(self) -> DesiredState:
+        relations = self.relations()
+        trust = self.trust_for(relations)
+        self.version_pairing()
+        nodes: list[NodeDesired] = []
+        for cluster in self.inventory.expressway.values():
+            self.shared_keys(cluster)
+            named = self.named_trust(cluster)
+            for peer in cluster.peers:
+                entries = list(trust.get(peer.fqdn, []))
+                known = {(e.store, e.fingerprint) for e in entries}
+                entries += [n for n in named if (n.store, n.fingerprint) not in known]
+                common_name, sans = self.required_sans(cluster, peer)
+                findings = self.check_expressway_certificate(cluster, peer, common_name, sans)
+                findings += self.shadowing(peer.fqdn, cluster.name, entries)
+                findings += self.node_findings.get(peer.fqdn, [])
+                nodes.append(NodeDesired(
+                    cluster.name, peer.fqdn, "expressway", cluster.role, tuple(entries), common_name, tuple(sans),
+                    peer.certificate, peer.client_certificate,
+                    tuple(f.located(cluster=cluster.name, node=peer.fqdn) for f in findings)))
+        for cucm in self.inventory.cucm.values():
+            entries = trust.get(cucm.publisher.fqdn, [])
+            findings = self.check_cucm(cucm)
+            nodes.append(NodeDesired(
+                cucm.name, cucm.publisher.fqdn, "cucm", "publisher", tuple(entries),
+                findings=tuple(f.located(cluster=cucm.name, node=cucm.publisher.fqdn) for f in findings)))
+        return DesiredState(
+            tuple(nodes), tuple(relations), tuple(self.findings),
+            {fqdn: dict(kinds) for fqdn, kinds in self.certs.items()},
+        )
+
+
+def desired_state(
+    inventory: Inventory,
+    observed: ObservedCertificates | None = None,
+    *,
+    extra_authorities: Sequence[CertView] = (),
+    at: dt.datetime | None = None,
+) -> DesiredState:
+    """The desired trust lists, required SANs and certificates of every node, each with reasons.
+
+    `observed` supplies the certificates nodes present today (fqdn → kind → chain, leaf first) for
+    peers whose certificate the inventory does not name; `extra_authorities` adds CA certificates
+    seen on the nodes that may complete a chain. Pure: no network, no writes.
+    """
+    when = at or dt.datetime.now(dt.UTC)
+    return _Deriver(inventory, observed or {}, extra_authorities, when).derive()

@@ -1,0 +1,306 @@
+"""Inventory YAML → validated, typed `Inventory`: schema, cross-references, files. No network."""
+
+from __future__ import annotations
+
+import hashlib
+import ipaddress
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from mrakit.errors import InventoryError, PkiError
+from mrakit.inventory.model import (
+    CUCM_CERTIFICATE_KINDS,
+    ApiTls,
+    Authority,
+    CertificateFile,
+    Credential,
+    CucmCluster,
+    CucmNode,
+    Defaults,
+    Endpoints,
+    ExpresswayCluster,
+    ExpresswayPeer,
+    FaultProfile,
+    Inventory,
+    LabSettings,
+    Timeouts,
+)
+from mrakit.inventory.schema import validate_against_schema
+from mrakit.inventory.versions import CucmVersion, ExpresswayVersion
+from mrakit.inventory.yamlsource import Located, dotted, load_located_yaml
+from mrakit.pki.load import load_certificates_file
+
+_FAULT_KEYS = ("latency_ms", "jitter_ms", "error_rate", "reset_rate", "hang_rate")
+
+
+def _is_ip(value: str) -> bool:
+    try:
+        ipaddress.ip_address(value)
+    except ValueError:
+        return False
+    return True
+
+
+class _Builder:
+    def __init__(self, located: Located, base: Path, *, require_files: bool) -> None:
+        self.located = located
+        self.base = base
+        self.require_files = require_files
+        self.lab_hint = ""
+
+    def error(self, path: tuple[str | int, ...], message: str, *, key: bool = False) -> InventoryError:
+        return self.located.error(path, message, key=key)
+
+    def resolve(self, value: str) -> Path:
+        path = Path(os.path.expanduser(value))
+        return path if path.is_absolute() else self.base / path
+
+    def certificate_file(
+        self, path: tuple[str | int, ...], value: str | None, key_value: str | None = None
+    ) -> CertificateFile | None:
+        if value is None:
+            return None
+        file = self.resolve(value)
+        key_path = self.resolve(key_value) if key_value else file.with_suffix(".key")
+        if not file.exists():
+            if not self.require_files:
+                return None
+            raise self.error(path, f"file not found: {value}{self.lab_hint}")
+        try:
+            certificates = tuple(load_certificates_file(file))
+        except PkiError as exc:
+            raise self.error(path, str(exc).replace(str(file), value)) from None
+        return CertificateFile(file, certificates, key_path if key_path.exists() else None)
+
+    def credential(self, path: tuple[str | int, ...], raw: Mapping[str, Any]) -> Credential:
+        password_file = raw.get("password_file")
+        return Credential(
+            username=raw["username"],
+            password_env=raw.get("password_env"),
+            password_file=self.resolve(password_file) if password_file else None,
+            where=dotted(path),
+        )
+
+    def build(self, source_path: Path, sha256: str) -> Inventory:
+        data: dict[str, Any] = self.located.data
+        defaults = self.defaults(data.get("defaults", {}))
+        if defaults.connection == "lab":
+            self.lab_hint = " (for a lab inventory, `mrakit lab init -i INVENTORY` creates it)"
+        authorities = self.authorities(data.get("authorities", {}))
+        cucm = {name: self.cucm_cluster(name, raw) for name, raw in data.get("cucm", {}).items()}
+        expressway = {
+            name: self.expressway_cluster(name, raw) for name, raw in data.get("expressway", {}).items()
+        }
+        inventory = Inventory(
+            path=source_path,
+            sha256=sha256,
+            defaults=defaults,
+            authorities=authorities,
+            expressway=expressway,
+            cucm=cucm,
+            endpoints=Endpoints(**data.get("endpoints", {})),
+            lab=self.lab(data.get("lab", {})),
+        )
+        self.cross_references(inventory)
+        return inventory
+
+    def defaults(self, raw: Mapping[str, Any]) -> Defaults:
+        credentials = {
+            product: self.credential(("defaults", "credentials", product), value)
+            for product, value in raw.get("credentials", {}).items()
+        }
+        tls = raw.get("api_tls", {})
+        return Defaults(
+            connection=raw.get("connection", "rest"),
+            workers=raw.get("workers", 8),
+            renewal_window_days=raw.get("renewal_window_days", 30),
+            credentials=credentials,
+            api_tls=ApiTls(
+                verify=tls.get("verify", True),
+                ca_bundle=self.resolve(tls["ca_bundle"]) if tls.get("ca_bundle") else None,
+            ),
+            timeouts=Timeouts(**raw.get("timeouts", {})),
+            prune=raw.get("prune", False),
+            max_removal_ratio=float(raw.get("max_removal_ratio", 0.3)),
+        )
+
+    def authorities(self, raw: Mapping[str, Any]) -> dict[str, Authority]:
+        result: dict[str, Authority] = {}
+        for name, value in raw.items():
+            cert_file = self.certificate_file(("authorities", name, "file"), value["file"])
+            certificates = cert_file.certificates if cert_file else ()
+            non_ca = [c for c in certificates if not c.is_ca]
+            if non_ca:
+                raise self.error(
+                    ("authorities", name, "file"),
+                    f"{value['file']} holds {non_ca[0].display_name!r}, which is not a CA certificate; "
+                    "authorities list CA certificates only",
+                )
+            result[name] = Authority(name, self.resolve(value["file"]), certificates, value.get("description", ""))
+        return result
+
+    def expressway_cluster(self, name: str, raw: Mapping[str, Any]) -> ExpresswayCluster:
+        here: tuple[str | int, ...] = ("expressway", name)
+        try:
+            version = ExpresswayVersion.parse(raw["version"])
+        except ValueError as exc:
+            raise self.error((*here, "version"), str(exc)) from None
+        peers = []
+        for index, peer in enumerate(raw["peers"]):
+            at = (*here, "peers", index)
+            if peer.get("client_certificate") and not (raw["role"] == "control" and version.at_least("X15.5")):
+                raise self.error(
+                    (*at, "client_certificate"),
+                    f"a separate client certificate exists only on control clusters from X15.5 (this is "
+                    f"{raw['role']} {version})",
+                )
+            peers.append(
+                ExpresswayPeer(
+                    fqdn=peer["fqdn"].lower(),
+                    address=peer.get("address"),
+                    certificate=self.certificate_file((*at, "certificate"), peer.get("certificate"), peer.get("key")),
+                    client_certificate=self.certificate_file(
+                        (*at, "client_certificate"), peer.get("client_certificate"), peer.get("client_key")
+                    ),
+                )
+            )
+        federation = raw.get("xmpp_federation", {})
+        return ExpresswayCluster(
+            name=name,
+            role=raw["role"],
+            version=version,
+            cluster_fqdn=raw["cluster_fqdn"].lower(),
+            peers=tuple(peers),
+            domains=tuple(d.lower() for d in raw.get("domains", [])),
+            chat_node_aliases=tuple(a.lower() for a in federation.get("chat_node_aliases", [])),
+            federation_domains=tuple(d.lower() for d in federation.get("federation_domains", [])),
+            traversal=raw.get("traversal"),
+            cucm=tuple(raw.get("cucm", [])),
+            trust=tuple(raw.get("trust", [])),
+            server_eku_upload=raw.get("server_eku_upload", False),
+            san_domain_form=raw.get("san_domain_form", "domain"),
+            prune=raw.get("prune"),
+        )
+
+    def cucm_cluster(self, name: str, raw: Mapping[str, Any]) -> CucmCluster:
+        here: tuple[str | int, ...] = ("cucm", name)
+        try:
+            version = CucmVersion.parse(str(raw["version"]))
+        except ValueError as exc:
+            raise self.error((*here, "version"), str(exc)) from None
+        certificates = {}
+        for kind in CUCM_CERTIFICATE_KINDS:
+            cert_file = self.certificate_file((*here, "certificates", kind), raw.get("certificates", {}).get(kind))
+            if cert_file is not None:
+                certificates[kind] = cert_file
+        profiles = raw.get("phone_security_profiles")
+        return CucmCluster(
+            name=name,
+            version=version,
+            publisher=CucmNode(raw["publisher"]["fqdn"].lower(), raw["publisher"].get("address")),
+            subscribers=tuple(CucmNode(s["fqdn"].lower(), s.get("address")) for s in raw.get("subscribers", [])),
+            tls_verify=raw.get("tls_verify", True),
+            secure_registration=raw.get("secure_registration", False),
+            phone_security_profiles=tuple(p.lower() for p in profiles) if profiles is not None else None,
+            certificates=certificates,
+        )
+
+    def lab(self, raw: Mapping[str, Any]) -> LabSettings:
+        def profile(values: Mapping[str, Any]) -> FaultProfile:
+            return FaultProfile(
+                **{k: float(values[k]) for k in _FAULT_KEYS if k in values}, down=bool(values.get("down", False))
+            )
+
+        return LabSettings(
+            faults=profile(raw),
+            node_faults={fqdn.lower(): profile(v) for fqdn, v in raw.get("nodes", {}).items()},
+            seed=int(raw.get("seed", 0)),
+            replication_delay_ms=float(raw.get("replication_delay_ms", 300)),
+            state_dir=self.resolve(raw["state_dir"]) if raw.get("state_dir") else None,
+            authorities=dict(raw.get("authorities", {})),
+        )
+
+    def cross_references(self, inventory: Inventory) -> None:
+        seen: dict[str, tuple[str | int, ...]] = {}
+
+        def claim(fqdn: str, path: tuple[str | int, ...]) -> None:
+            if _is_ip(fqdn):
+                raise self.error(path, (
+                    f"{fqdn!r} is an IP address; name the node by its FQDN (MRA034: certificates are checked "
+                    "against names, so CUCM and Expressway must be addressed by FQDN)"
+                ))
+            if fqdn in seen:
+                raise self.error(path, f"duplicate FQDN {fqdn!r}: already used at {dotted(seen[fqdn])}")
+            seen[fqdn] = path
+
+        for cucm in inventory.cucm.values():
+            claim(cucm.publisher.fqdn, ("cucm", cucm.name, "publisher", "fqdn"))
+            for index, sub in enumerate(cucm.subscribers):
+                claim(sub.fqdn, ("cucm", cucm.name, "subscribers", index, "fqdn"))
+        for cluster in inventory.expressway.values():
+            here: tuple[str | int, ...] = ("expressway", cluster.name)
+            for index, peer in enumerate(cluster.peers):
+                claim(peer.fqdn, (*here, "peers", index, "fqdn"))
+            if cluster.role == "control":
+                if cluster.traversal is None:
+                    raise self.error(here, "a control cluster needs `traversal`: the edge cluster it pairs with")
+                target = inventory.expressway.get(cluster.traversal)
+                if target is None:
+                    edges = ", ".join(c.name for c in inventory.edge_clusters()) or "none defined"
+                    raise self.error(
+                        (*here, "traversal"),
+                        f"{cluster.traversal!r} names no edge cluster (edge clusters: {edges})",
+                    )
+                if target.role != "edge":
+                    raise self.error(
+                        (*here, "traversal"),
+                        f"{cluster.traversal!r} is a control cluster; a traversal zone pairs a control cluster "
+                        "with an edge cluster",
+                    )
+                for index, cucm_name in enumerate(cluster.cucm):
+                    if cucm_name not in inventory.cucm:
+                        known = ", ".join(inventory.cucm) or "none defined"
+                        raise self.error(
+                            (*here, "cucm", index), f"{cucm_name!r} names no CUCM cluster (CUCM clusters: {known})"
+                        )
+            for index, authority in enumerate(cluster.trust):
+                if authority not in inventory.authorities:
+                    known = ", ".join(inventory.authorities) or "none defined"
+                    raise self.error(
+                        (*here, "trust", index), f"{authority!r} names no authority (authorities: {known})"
+                    )
+        for name in inventory.lab.node_faults:
+            if name not in seen:
+                raise self.error(("lab", "nodes", name), f"{name!r} is not a node of this inventory", key=True)
+
+
+def load_inventory(
+    path: str | os.PathLike[str], *, require_files: bool = True, text: str | None = None
+) -> Inventory:
+    """Load and validate an inventory file. Raises InventoryError (file, line, column, field path).
+
+    `require_files=False` skips certificate files that do not exist yet (used by `lab init` to
+    create them); every other check still applies. Nothing here touches the network or reads a secret.
+    """
+    source = Path(path)
+    if text is None:
+        try:
+            raw = source.read_bytes()
+        except FileNotFoundError:
+            raise InventoryError("inventory file not found", file=str(path)) from None
+        except OSError as exc:
+            raise InventoryError(f"cannot read the inventory ({exc.strerror})", file=str(path)) from None
+        try:
+            text = raw.decode("utf-8")
+        except UnicodeDecodeError:
+            raise InventoryError("the inventory is not UTF-8 text", file=str(path)) from None
+    located = load_located_yaml(text, str(path))
+    if not isinstance(located.data, dict):
+        raise InventoryError("the inventory must be a mapping (version, defaults, expressway, cucm, …)",
+                             file=str(path), line=1)
+    validate_against_schema(located)
+    sha256 = hashlib.sha256(text.encode("utf-8")).hexdigest()
+    builder = _Builder(located, source.resolve().parent, require_files=require_files)
+    return builder.build(source.resolve(), sha256)

@@ -1,0 +1,37 @@
+"""Version-aware EKU requirements (the version table in docs/apis: X15.4 and X15.5 changed them)."""
+
+from __future__ import annotations
+
+from mrakit.inventory.model import ExpresswayCluster
+from mrakit.pki.certview import CLIENT_AUTH, SERVER_AUTH
+
+
+def server_certificate_ekus(cluster: ExpresswayCluster) -> tuple[str, ...]:
+    """EKUs an Expressway's server certificate must carry.
+
+    Before X15.4 both, on both roles (MRA001). X15.4 lets the edge take serverAuth-only when
+    EnableServerEkuUpload is on. From X15.5 the server store needs serverAuth only; a control
+    cluster without a separate client certificate still presents its server certificate as client.
+    """
+    version = cluster.version
+    if version.at_least("X15.5"):
+        if cluster.role == "control" and not any(p.client_certificate for p in cluster.peers):
+            return (SERVER_AUTH, CLIENT_AUTH)
+        return (SERVER_AUTH,)
+    if version.at_least("X15.4") and cluster.role == "edge" and cluster.server_eku_upload:
+        return (SERVER_AUTH,)
+    return (SERVER_AUTH, CLIENT_AUTH)
+
+
+def client_certificate_ekus(cluster: ExpresswayCluster) -> tuple[str, ...]:
+    """EKUs the X15.5+ client certificate must carry (the client store refuses it without clientAuth)."""
+    return (CLIENT_AUTH,)
+
+
+def eku_rule_text(cluster: ExpresswayCluster) -> str:
+    version = cluster.version
+    if version.at_least("X15.5"):
+        return f"{version} splits server and client certificates"
+    if version.at_least("X15.4") and cluster.role == "edge" and cluster.server_eku_upload:
+        return f"{version} edge with EnableServerEkuUpload takes a serverAuth-only certificate"
+    return f"{version} needs serverAuth and clientAuth on the server certificate"
