@@ -252,7 +252,9 @@ class _Deriver:
         relations: list[TrustRelation] = []
         both_units = control.version.at_least("X14.0.2")
         for node in cucm.nodes:
-            presented = self.certs.get(node.fqdn, {}) or self.certs.get(cucm.publisher.fqdn, {})
+            presented = self.certs.get(node.fqdn, {})
+            if not presented and node is not cucm.publisher:
+                continue  # a subscriber's own certificates are known only once observed
             kinds: list[tuple[CertKind, str, str]] = []
             if cucm.tls_verify:
                 kinds += [("tomcat", "MRA031", "TLS Verify"), ("tomcat_ecdsa", "MRA031", "TLS Verify")]
@@ -313,14 +315,14 @@ class _Deriver:
                     text = f"it is an intermediate of {rel.label}'s chain ({rel.feature})"
                 key = (rel.store, ca.fingerprint_sha256)
                 _, reasons = node_entries.setdefault(key, (ca, []))
-                for code in rel.codes:
-                    reason = Reason(code, f"{rel.validator_cluster}/{_short(rel.validator)}: trust "
-                                          f'"{ca.display_name}" because {text}')
-                    if code == "MRA023":
-                        reason = Reason(code, f"every peer of {rel.validator_cluster} needs it: Expressway trust "
-                                              "lists do not replicate")
-                    if reason not in reasons:
-                        reasons.append(reason)
+                primary, *others = [c for c in rel.codes if c != "MRA023"]
+                also = f" [also {', '.join(others)}]" if others else ""
+                candidates = [Reason(primary, f"{rel.validator_cluster}/{_short(rel.validator)}: trust "
+                                              f'"{ca.display_name}" because {text}{also}')]
+                if "MRA023" in rel.codes:
+                    candidates.append(Reason("MRA023", f"every peer of {rel.validator_cluster} needs it: "
+                                                       "Expressway trust lists do not replicate"))
+                reasons.extend(r for r in candidates if r not in reasons)
         return {node: [DesiredTrust(store, ca, tuple(reasons)) for (store, _), (ca, reasons) in items.items()]
                 for node, items in entries.items()}
 

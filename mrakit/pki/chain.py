@@ -173,6 +173,14 @@ class _Walk:
                     path, ChainReason.NOT_A_CA, f"{_label(issuer)} signs certificates but is not a CA "
                     "(basicConstraints CA:TRUE and keyCertSign are required)", culprit=issuer,
                 )
+        for index, issuer in enumerate(path[1:], start=1):
+            # pathLenConstraint counts the CA certificates below it, leaf and self-issued ones excluded
+            below = sum(1 for c in path[1:index] if c.subject_name != c.issuer_name)
+            if issuer.path_length is not None and below > issuer.path_length:
+                return self.result(
+                    path, ChainReason.NOT_A_CA, f"{_label(issuer)} allows {issuer.path_length} CA certificate(s) "
+                    f"below it (basicConstraints pathlen) but the chain has {below}", culprit=issuer,
+                )
         for cert in path:
             if self.at > cert.not_after:
                 return self.result(

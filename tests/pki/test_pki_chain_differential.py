@@ -7,6 +7,7 @@ OpenSSL on valid/invalid, plus a small PKI produced by the openssl CLI itself.
 from __future__ import annotations
 
 import datetime as dt
+import os
 import random
 import re
 import subprocess
@@ -29,7 +30,7 @@ from mrakit.pki import (
     verify_chain,
 )
 
-SEED = 20261127
+SEED = int(os.environ.get("MRAKIT_PKI_DIFF_SEED", "20261127"))  # set to explore other mixes
 SCENARIOS = 240
 AT = dt.datetime.now(dt.UTC).replace(microsecond=0)
 LONG_AGO = AT - dt.timedelta(days=3000)
@@ -45,7 +46,10 @@ OPENSSL_ERRORS: dict[int, ChainReason] = {
     7: ChainReason.BAD_SIGNATURE,
     9: ChainReason.NOT_YET_VALID,
     10: ChainReason.EXPIRED,
-    24: ChainReason.NOT_A_CA,  # invalid CA certificate
+    24: ChainReason.NOT_A_CA,  # invalid CA certificate (OpenSSL 1.1 numbering)
+    79: ChainReason.NOT_A_CA,  # invalid CA certificate (OpenSSL 3)
+    32: ChainReason.NOT_A_CA,  # key usage does not include certificate signing
+    25: ChainReason.NOT_A_CA,  # path length constraint exceeded
     26: ChainReason.EKU_MISSING,  # unsuitable certificate purpose
 }
 _ERROR_LINE = re.compile(r"error (\d+) at (\d+) depth lookup")
@@ -247,7 +251,7 @@ def test_random_scenarios_agree_with_openssl_verify(scenarios, openssl, tmp_path
 
     valid_count = sum(v.valid for v in verdicts)
     # the mix must exercise both outcomes and the main failure classes, or the comparison proves little
-    assert valid_count >= SCENARIOS // 6, valid_count
+    assert valid_count >= SCENARIOS // 10, valid_count
     assert SCENARIOS - valid_count >= SCENARIOS // 4
     for reason in ("missing_issuer", "untrusted_root", "expired", "not_yet_valid", "eku_missing"):
         assert reasons[reason] > 0, (reason, reasons)
@@ -273,6 +277,9 @@ basicConstraints = critical,CA:TRUE,pathlen:0
 keyUsage = critical,keyCertSign,cRLSign
 subjectKeyIdentifier = hash
 authorityKeyIdentifier = keyid
+[v3_sub]
+basicConstraints = critical,CA:TRUE
+keyUsage = critical,keyCertSign,cRLSign
 [v3_int_server]
 basicConstraints = critical,CA:TRUE
 keyUsage = critical,keyCertSign,cRLSign
@@ -350,7 +357,9 @@ def openssl_pki(openssl, tmp_path_factory) -> OpensslPki:
     issue("leaf_short", "short.example.org", "int", "leaf_both", days=1)
     issue("leaf_via_server_ca", "via-server-ca.example.org", "int_server", "leaf_both")
     issue("leaf_via_nocertsign", "via-nocertsign.example.org", "int_nocertsign", "leaf_both")
-    issue("leaf_rsa", "rsa.example.org", "int_rsa", "leaf_both")
+    issue("leaf_rsa", "rsa.example.org", "int_rsa", "leaf_both", rsa=True)
+    issue("sub_of_pathlen0", "OpenSSL CLI CA below pathlen 0", "int", "v3_sub")
+    issue("leaf_pathlen", "pathlen.example.org", "sub_of_pathlen0", "leaf_both")
     issue("leaf_v1root", "v1root.example.org", "v1root", "leaf_both")
     issue("leaf_is_ca", "leaf-ca.example.org", "int", "leaf_is_ca")
     issue("leaf_by_leaf", "by-leaf.example.org", "leaf_both", "leaf_both")
@@ -382,6 +391,8 @@ OPENSSL_CASES = [
     ("leaf_v1root", ["v1root"], [], "both", 0, True),
     ("leaf_is_ca", ["root"], ["int"], "both", 0, True),
     ("leaf_by_leaf", ["root"], ["int", "leaf_both"], "server", 0, False),
+    ("leaf_pathlen", ["root"], ["int", "sub_of_pathlen0"], "server", 0, False),
+    ("leaf_pathlen", ["root", "int", "sub_of_pathlen0"], [], "both", 0, False),
     ("v1root", ["v1root"], [], "both", 0, True),
     ("v1root", ["root"], [], "server", 0, False),
 ]

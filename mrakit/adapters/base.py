@@ -1,0 +1,102 @@
+"""The adapter interfaces. Small on purpose: what plan, apply and doctor need, nothing more.
+
+Each adapter declares what it can do (`Capabilities`); the planner turns a missing capability
+into a manual step with instructions instead of skipping silently.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol, runtime_checkable
+
+from cryptography import x509
+
+from mrakit.pki.certview import CertView
+
+CUCM_TRUST_UNITS = ("tomcat-trust", "CallManager-trust")
+CUCM_IDENTITIES = ("tomcat", "tomcat-ECDSA", "CallManager", "CallManager-ECDSA")
+
+
+@dataclass(frozen=True)
+class Capabilities:
+    can_remove_trust: bool
+    can_generate_csr: bool = True
+    can_install_certificate: bool = True
+    separate_client_certificate: bool = False
+
+
+@dataclass(frozen=True)
+class PhoneSecurityProfile:
+    name: str
+    phone_type: str
+    security_mode: str
+
+    @property
+    def secure(self) -> bool:
+        return self.security_mode.lower() in ("encrypted", "authenticated")
+
+
+@runtime_checkable
+class ExpresswayApi(Protocol):
+    """One Expressway peer. Trust lists are per peer (they do not replicate) and ordered."""
+
+    node: str
+
+    @property
+    def capabilities(self) -> Capabilities: ...
+
+    def version(self) -> str: ...
+
+    def trusted_cas(self) -> tuple[CertView, ...]:
+        """The trusted CA list in list order (duplicates included, as the node has them)."""
+        ...
+
+    def add_trusted_ca(self, cert: CertView) -> None:
+        """Append one CA. Never appends a certificate the list already holds."""
+        ...
+
+    def remove_trusted_ca(self, cert: CertView) -> None: ...
+
+    def server_certificate(self) -> tuple[CertView, ...]:
+        """The server certificate, leaf first."""
+        ...
+
+    def client_certificate(self) -> tuple[CertView, ...]:
+        """X15.5+: the separate client certificate, leaf first; () where there is none."""
+        ...
+
+    def generate_csr(self, common_name: str, sans: tuple[str, ...], key_length: int = 2048) -> x509.CertificateSigningRequest:
+        """Generate a key and CSR on the box (the key never leaves it)."""
+        ...
+
+    def install_server_certificate(self, chain: tuple[CertView, ...]) -> None: ...
+
+    def install_client_certificate(self, chain: tuple[CertView, ...]) -> None: ...
+
+
+@runtime_checkable
+class CucmApi(Protocol):
+    """One CUCM node. Trust uploaded on the publisher replicates to the subscribers."""
+
+    node: str
+
+    @property
+    def capabilities(self) -> Capabilities: ...
+
+    def version(self) -> str: ...
+
+    def trusted_certificates(self, unit: str) -> tuple[CertView, ...]: ...
+
+    def add_trusted_certificate(self, unit: str, cert: CertView) -> None: ...
+
+    def remove_trusted_certificate(self, unit: str, cert: CertView) -> None: ...
+
+    def identity_certificate(self, service: str) -> tuple[CertView, ...]: ...
+
+    def generate_csr(self, service: str, common_name: str, sans: tuple[str, ...]) -> x509.CertificateSigningRequest: ...
+
+    def install_identity_certificate(self, service: str, chain: tuple[CertView, ...]) -> None: ...
+
+    def phone_security_profiles(self) -> tuple[PhoneSecurityProfile, ...]: ...
+
+    def process_nodes(self) -> tuple[str, ...]: ...

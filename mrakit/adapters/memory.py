@@ -1,0 +1,136 @@
+"""In-memory adapters over the same node models the lab serves: for library users' own tests.
+
+They behave like the products (ordered per-peer trust, version-checked installs, CUCM
+replication is immediate here) without HTTP. Writes are counted in `writes`.
+"""
+
+from __future__ import annotations
+
+from cryptography import x509
+
+from mrakit.adapters.base import Capabilities, PhoneSecurityProfile
+from mrakit.errors import AdapterError, UnsupportedOperation
+from mrakit.lab.model import CUCM_UNIT_SERVICES, CucmNode, ExpresswayNode, ProductError, csr_from_pem
+from mrakit.pki.certview import CertView
+from mrakit.pki.load import certificates_to_pem, load_certificates
+
+
+def _certs(pems: list[str]) -> tuple[CertView, ...]:
+    return tuple(c for pem in pems for c in load_certificates(pem.encode("ascii")))
+
+
+class MemoryExpressway:
+    """An Expressway peer in memory. `can_remove_trust` is on: the memory model can delete."""
+
+    def __init__(self, state: ExpresswayNode, *, can_remove_trust: bool = True) -> None:
+        self.state = state
+        self.node = state.fqdn
+        self.writes = 0
+        self._capabilities = Capabilities(
+            can_remove_trust=can_remove_trust,
+            separate_client_certificate=state.parsed_version.at_least("X15.5"),
+        )
+
+    @property
+    def capabilities(self) -> Capabilities:
+        return self._capabilities
+
+    def _call(self, action: str) -> None:
+        self.writes += 1
+        del action
+
+    def version(self) -> str:
+        return self.state.version
+
+    def trusted_cas(self) -> tuple[CertView, ...]:
+        return tuple(self.state.trusted())
+
+    def add_trusted_ca(self, cert: CertView) -> None:
+        if cert in self.trusted_cas():
+            return
+        self._call("add")
+        self.state.append_trust(cert.pem)
+
+    def remove_trusted_ca(self, cert: CertView) -> None:
+        if not self.capabilities.can_remove_trust:
+            raise UnsupportedOperation("this adapter cannot remove trusted CAs", node=self.node)
+        self._call("remove")
+        self.state.trust = [pem for pem in self.state.trust if load_certificates(pem.encode())[0] != cert]
+
+    def server_certificate(self) -> tuple[CertView, ...]:
+        return _certs(self.state.server_chain)
+
+    def client_certificate(self) -> tuple[CertView, ...]:
+        return _certs(self.state.client_chain)
+
+    def generate_csr(self, common_name: str, sans: tuple[str, ...], key_length: int = 2048) -> x509.CertificateSigningRequest:
+        self._call("csr")
+        return csr_from_pem(self.state.generate_csr(common_name, list(sans), key_length))
+
+    def install_server_certificate(self, chain: tuple[CertView, ...]) -> None:
+        self._call("install")
+        try:
+            self.state.install_server(certificates_to_pem(chain))
+        except ProductError as exc:
+            raise AdapterError(f"{self.node} refused the certificate: {exc.message}", node=self.node,
+                               status=exc.status) from None
+
+    def install_client_certificate(self, chain: tuple[CertView, ...]) -> None:
+        self._call("install-client")
+        try:
+            self.state.install_client(certificates_to_pem(chain))
+        except ProductError as exc:
+            raise AdapterError(f"{self.node} refused the certificate: {exc.message}", node=self.node,
+                               status=exc.status) from None
+
+
+class MemoryCucm:
+    """A CUCM node in memory. Trust added on the publisher is copied to `subscribers` at once."""
+
+    def __init__(self, state: CucmNode, subscribers: list[CucmNode] | None = None) -> None:
+        self.state = state
+        self.node = state.fqdn
+        self.subscribers = subscribers or []
+        self.writes = 0
+
+    @property
+    def capabilities(self) -> Capabilities:
+        return Capabilities(can_remove_trust=False)
+
+    def version(self) -> str:
+        return self.state.version
+
+    def trusted_certificates(self, unit: str) -> tuple[CertView, ...]:
+        return tuple(self.state.trusted(unit))
+
+    def add_trusted_certificate(self, unit: str, cert: CertView) -> None:
+        if unit not in CUCM_UNIT_SERVICES:
+            raise AdapterError(f"unknown trust unit {unit}", node=self.node)
+        self.writes += 1
+        for node in [self.state, *self.subscribers]:
+            node.add_trust(unit, cert.pem)
+
+    def remove_trusted_certificate(self, unit: str, cert: CertView) -> None:
+        raise UnsupportedOperation("CUCM has no known API to delete a trust certificate", node=self.node)
+
+    def identity_certificate(self, service: str) -> tuple[CertView, ...]:
+        return _certs(self.state.identities.get(service, []))
+
+    def generate_csr(self, service: str, common_name: str, sans: tuple[str, ...]) -> x509.CertificateSigningRequest:
+        self.writes += 1
+        return csr_from_pem(self.state.generate_csr(service, common_name, list(sans)))
+
+    def install_identity_certificate(self, service: str, chain: tuple[CertView, ...]) -> None:
+        self.writes += 1
+        try:
+            self.state.install_identity(service, certificates_to_pem(chain))
+        except ProductError as exc:
+            raise AdapterError(f"{self.node} refused the certificate: {exc.message}", node=self.node,
+                               status=exc.status) from None
+
+    def phone_security_profiles(self) -> tuple[PhoneSecurityProfile, ...]:
+        return tuple(PhoneSecurityProfile(p["name"], p.get("phoneType", ""), p.get("securityMode", ""))
+                     for p in self.state.profiles)
+
+    def process_nodes(self) -> tuple[str, ...]:
+        return tuple(self.state.process_nodes)

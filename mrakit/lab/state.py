@@ -1,0 +1,79 @@
+"""The lab's persistent state: every node of an inventory, saved (0600: it holds node keys) on
+every change, so the lab survives restarts and separate processes see the same deployment."""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from mrakit.errors import MrakitError
+from mrakit.lab.model import CucmNode, ExpresswayNode
+
+STATE_FILE = "state.json"
+REQUEST_LOG = "requests.jsonl"
+
+
+class LabState:
+    """All nodes of one lab. Use `mutate()` to change nodes: it locks, and saves on exit."""
+
+    def __init__(self, directory: Path, expressway: dict[str, ExpresswayNode], cucm: dict[str, CucmNode],
+                 scenario: str = "fresh") -> None:
+        self.directory = directory
+        self.expressway = expressway
+        self.cucm = cucm
+        self.scenario = scenario
+        self.lock = threading.RLock()
+
+    @property
+    def path(self) -> Path:
+        return self.directory / STATE_FILE
+
+    @classmethod
+    def exists(cls, directory: Path) -> bool:
+        return (directory / STATE_FILE).exists()
+
+    @classmethod
+    def load(cls, directory: Path) -> LabState:
+        path = directory / STATE_FILE
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise MrakitError(f"no lab state in {directory}; run `mrakit lab init -i INVENTORY` first") from None
+        except (OSError, ValueError) as exc:
+            raise MrakitError(f"{path}: the lab state is unreadable ({exc}); run `mrakit lab reset`") from None
+        return cls(
+            directory,
+            {k: ExpresswayNode.from_json(v) for k, v in data["expressway"].items()},
+            {k: CucmNode.from_json(v) for k, v in data["cucm"].items()},
+            data.get("scenario", "fresh"),
+        )
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "scenario": self.scenario,
+            "expressway": {k: v.to_json() for k, v in self.expressway.items()},
+            "cucm": {k: v.to_json() for k, v in self.cucm.items()},
+        }
+
+    def save(self) -> None:
+        with self.lock:
+            self.directory.mkdir(parents=True, exist_ok=True)
+            tmp = self.path.with_suffix(f".tmp{os.getpid()}.{threading.get_ident()}")
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            with os.fdopen(fd, "w", encoding="utf-8") as handle:
+                json.dump(self.to_json(), handle)
+            os.replace(tmp, self.path)
+
+    @contextmanager
+    def mutate(self) -> Iterator[None]:
+        with self.lock:
+            yield
+            self.save()
+
+    def node_names(self) -> list[str]:
+        return [*self.expressway, *self.cucm]
