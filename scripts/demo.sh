@@ -1,7 +1,11 @@
 #!/usr/bin/env bash
 # The main job against the embedded lab, on the example inventory. Run through `make demo`.
+# The deployment starts broken (Expressways on factory temporary certificates, no trust between
+# the nodes); mrakit plans the fix, applies it phase by phase, verifies it, and a second plan
+# shows nothing left to do.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# The lab's passwords come from the environment, as the inventory says; never from the file.
 export MRAKIT_EXPRESSWAY_PASSWORD="${MRAKIT_EXPRESSWAY_PASSWORD:-lab-admin-password}"
 export MRAKIT_CUCM_PASSWORD="${MRAKIT_CUCM_PASSWORD:-lab-ccm-password}"
 MRAKIT=.venv/bin/mrakit
@@ -9,12 +13,15 @@ INV=inventory.example.yaml
 
 step() { printf '\n\033[1m$ %s\033[0m\n' "$*"; }
 run() { step "$@"; "$@"; }
-# Commands that report findings exit 2 on purpose; the demo shows them and goes on.
-show() { step "$@"; "$@" || { rc=$?; [ "$rc" -eq 2 ] || exit "$rc"; echo "(exit $rc: findings that need attention)"; }; }
+# Commands that report findings or pending changes exit 2 on purpose; the demo shows them and goes on.
+show() { step "$@"; "$@" || { rc=$?; [ "$rc" -eq 2 ] || exit "$rc"; echo "(exit $rc: needs attention)"; }; }
 
-run $MRAKIT lab init -i $INV
+run $MRAKIT lab init -i $INV --scenario temporary-certs
 show $MRAKIT validate -i $INV
-run $MRAKIT desired -i $INV --node expc1.acme.local
-show $MRAKIT cert show pki/expe1.pem
+show $MRAKIT plan -i $INV --detailed-exitcode
+mkdir -p build
+run $MRAKIT apply -i $INV --yes --report build/apply-report.json
+run $MRAKIT plan -i $INV --detailed-exitcode
+run $MRAKIT apply -i $INV --yes
+run $MRAKIT lab status -i $INV
 show $MRAKIT cert verify pki/expe1.pem --trust pki/public-chain.pem --purpose server
-show $MRAKIT cert verify pki/expe1.pem --trust pki/acme-root.pem --purpose server

@@ -46,8 +46,6 @@ class MemoryExpressway:
         return tuple(self.state.trusted())
 
     def add_trusted_ca(self, cert: CertView) -> None:
-        if cert in self.trusted_cas():
-            return
         self._call("add")
         self.state.append_trust(cert.pem)
 
@@ -66,6 +64,9 @@ class MemoryExpressway:
     def generate_csr(self, common_name: str, sans: tuple[str, ...], key_length: int = 2048) -> x509.CertificateSigningRequest:
         self._call("csr")
         return csr_from_pem(self.state.generate_csr(common_name, list(sans), key_length))
+
+    def pending_csr(self) -> x509.CertificateSigningRequest | None:
+        return csr_from_pem(self.state.pending_csr) if self.state.pending_csr else None
 
     def install_server_certificate(self, chain: tuple[CertView, ...]) -> None:
         self._call("install")

@@ -16,6 +16,7 @@ from mrakit.cli.cert import cert_group
 from mrakit.cli.common import EXIT_FAILED, fail
 from mrakit.cli.inventory import desired, validate
 from mrakit.cli.lab import lab_group
+from mrakit.cli.plan import apply_command, plan_command
 from mrakit.errors import MrakitError
 
 
@@ -29,6 +30,8 @@ cli.add_command(cert_group)
 cli.add_command(validate)
 cli.add_command(desired)
 cli.add_command(lab_group)
+cli.add_command(plan_command)
+cli.add_command(apply_command)
 
 
 def main(argv: list[str] | None = None) -> None:

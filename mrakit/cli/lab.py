@@ -2,11 +2,24 @@
 
 from __future__ import annotations
 
+import collections
+import json
+import signal
+import sys
+import threading
 from pathlib import Path
 
 import click
 
-from mrakit.lab.pki import create_missing_files
+from mrakit.adapters.connect import resolve_credentials
+from mrakit.cli.common import echo_json
+from mrakit.inventory.load import load_inventory
+from mrakit.lab.seed import SCENARIOS, init_lab, reset_lab
+from mrakit.lab.server import started_lab
+from mrakit.lab.state import REQUEST_LOG, LabState
+
+inventory_option = click.option("-i", "--inventory", "inventory_path", required=True,
+                                type=click.Path(dir_okay=False), help="The inventory YAML file.")
 
 
 @click.group("lab")
@@ -15,11 +28,73 @@ def lab_group() -> None:
 
 
 @lab_group.command("init")
-@click.option("-i", "--inventory", "inventory_path", required=True, type=click.Path(dir_okay=False, exists=True))
-def init(inventory_path: str) -> None:
-    """Create the lab's CAs and issue every certificate file the inventory names but that does not
-    exist yet (keys 0600 beside them). Existing files are left alone."""
-    written = create_missing_files(Path(inventory_path))
-    for path in written:
-        click.echo(f"wrote {path}")
-    click.echo(f"lab PKI ready ({len(written)} file(s) written)")
+@inventory_option
+@click.option("--scenario", type=click.Choice(list(SCENARIOS)), default="fresh", show_default=True,
+              help="The state the deployment starts in.")
+def init(inventory_path: str, scenario: str) -> None:
+    """Create the lab's CAs, every certificate file the inventory names that does not exist yet
+    (keys 0600 beside them), and every node, in SCENARIO. Replaces an existing lab state."""
+    state = init_lab(Path(inventory_path), scenario)
+    click.echo(f"lab initialised in {state.directory}: {len(state.expressway)} Expressway peer(s), "
+               f"{len(state.cucm)} CUCM node(s), scenario {scenario} ({SCENARIOS[scenario]})")
+
+
+@lab_group.command("serve")
+@inventory_option
+def serve(inventory_path: str) -> None:
+    """Run the lab in the foreground. The first line of output is one JSON object with the CA
+    bundle and every node's API URL and TLS listener ports. Stop with Ctrl-C."""
+    inventory = load_inventory(inventory_path)
+    lab = started_lab(inventory, resolve_credentials(inventory))
+    click.echo(json.dumps(lab.describe()))
+    sys.stdout.flush()
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    try:
+        while not stop.wait(0.5):
+            pass
+    except KeyboardInterrupt:
+        pass
+    finally:
+        lab.stop()
+
+
+@lab_group.command("status")
+@inventory_option
+@click.option("--format", "output_format", type=click.Choice(["text", "json"]), default="text")
+def status(inventory_path: str, output_format: str) -> None:
+    """Show every node's certificate, trust list size, pending restarts and the request log summary."""
+    inventory = load_inventory(inventory_path)
+    state = LabState.load(inventory.lab_state_dir)
+    log_path = inventory.lab_state_dir / REQUEST_LOG
+    entries = [json.loads(line) for line in log_path.read_text().splitlines()] if log_path.exists() else []
+    writes = collections.Counter(e["node"] for e in entries if e["method"] != "GET" and not e["path"].startswith("/axl"))
+    nodes = {}
+    for fqdn, node in state.expressway.items():
+        nodes[fqdn] = {"product": "expressway", "role": node.role, "version": node.version,
+                       "trusted_cas": len(node.trust), "pending_csr": bool(node.pending_csr),
+                       "writes": writes.get(fqdn, 0)}
+    for fqdn, cnode in state.cucm.items():
+        nodes[fqdn] = {"product": "cucm", "version": cnode.version,
+                       "tomcat_trust": len(cnode.trust.get("tomcat-trust", [])),
+                       "callmanager_trust": len(cnode.trust.get("CallManager-trust", [])),
+                       "restart_pending": list(cnode.restart_pending), "writes": writes.get(fqdn, 0)}
+    report = {"state_dir": str(state.directory), "scenario": state.scenario, "requests": len(entries),
+              "writes": sum(writes.values()), "nodes": nodes}
+    if output_format == "json":
+        echo_json(report)
+        return
+    click.echo(f"lab {state.directory} (scenario {state.scenario}): {len(entries)} request(s), "
+               f"{report['writes']} write(s) logged")
+    for fqdn, info in nodes.items():
+        details = ", ".join(f"{k}={v}" for k, v in info.items() if k != "product")
+        click.echo(f"  {fqdn:<28} {info['product']:<10} {details}")
+
+
+@lab_group.command("reset")
+@inventory_option
+def reset(inventory_path: str) -> None:
+    """Remove the lab's node state and request log (run `lab init` to start again)."""
+    inventory = load_inventory(inventory_path, require_files=False)
+    reset_lab(inventory)
+    click.echo(f"lab state in {inventory.lab_state_dir} removed")

@@ -215,7 +215,8 @@ class _Builder:
 
         return LabSettings(
             faults=profile(raw),
-            node_faults={fqdn.lower(): profile(v) for fqdn, v in raw.get("nodes", {}).items()},
+            # A node's entry overrides the lab-wide values it names and inherits the rest.
+            node_faults={fqdn.lower(): profile({**raw, "down": False, **v}) for fqdn, v in raw.get("nodes", {}).items()},
             seed=int(raw.get("seed", 0)),
             replication_delay_ms=float(raw.get("replication_delay_ms", 300)),
             state_dir=self.resolve(raw["state_dir"]) if raw.get("state_dir") else None,

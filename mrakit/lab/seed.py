@@ -81,9 +81,12 @@ def _cucm_nodes(inventory: Inventory, cas: LabAuthorities, scenario: str) -> dic
         for node in cucm.nodes:
             identities: dict[str, list[str]] = {}
             keys: dict[str, str] = {}
+            pending: dict[str, str] = {}
             for service, kind in (("tomcat", "tomcat"), ("CallManager", "callmanager")):
                 from_file = _from_file(cucm.certificates.get(kind)) if node is cucm.publisher else None
                 if scenario == "self-signed-cucm":
+                    if from_file:  # a CSR for the CA-signed certificate the inventory names is pending
+                        pending[service] = from_file[1]
                     root = CertificateAuthority.create_root(node.fqdn, organization="Acme CUCM", key_type="rsa2048")
                     chain, key = [root.cert.pem], private_key_pem(root.key).decode("ascii")
                 elif from_file:
@@ -94,7 +97,8 @@ def _cucm_nodes(inventory: Inventory, cas: LabAuthorities, scenario: str) -> dic
             nodes[node.fqdn] = CucmNode(
                 fqdn=node.fqdn, version=str(cucm.version), publisher=cucm.publisher.fqdn,
                 trust={"tomcat-trust": [identities["tomcat"][0]], "CallManager-trust": [identities["CallManager"][0]]},
-                identities=identities, identity_keys=keys, profiles=profiles, process_nodes=names,
+                identities=identities, identity_keys=keys, pending_keys=pending, profiles=profiles,
+                process_nodes=names,
             )
     return nodes
 
@@ -135,6 +139,7 @@ def _apply_scenario(scenario: str, inventory: Inventory, expressway: dict[str, E
                     cucm: dict[str, CucmNode], cas: LabAuthorities) -> None:
     if scenario == "temporary-certs":
         for node in expressway.values():
+            _pending_from_current(node)
             temporary = CertificateAuthority.create_root(f"Temporary CA {uuid.uuid4()}", organization="Temporary")
             issued = temporary.issue_leaf(node.fqdn, [node.fqdn], ekus=BOTH_EKUS, days=730)
             node.server_chain, node.server_key = [issued.cert.pem], _key_pem(issued)
@@ -144,6 +149,7 @@ def _apply_scenario(scenario: str, inventory: Inventory, expressway: dict[str, E
         for cluster in inventory.edge_clusters():
             for peer in cluster.peers:
                 node = expressway[peer.fqdn]
+                _pending_from_current(node)
                 leaf = CertificateAuthority(cas.public_issuing.cert, cas.public_issuing.key)
                 current = _parse_leaf(node.server_chain)
                 node.server_chain, node.server_key = _issue(
@@ -162,6 +168,18 @@ def _apply_scenario(scenario: str, inventory: Inventory, expressway: dict[str, E
     elif scenario == "peer-drift":
         for cluster in inventory.expressway.values():
             _drift(cluster, expressway)
+
+
+def _pending_from_current(node: ExpresswayNode) -> None:
+    """The admin already generated a CSR on the box for the certificate the inventory names (the
+    one the node had until the scenario replaced it): apply can complete it."""
+    from mrakit.pki.keys import build_csr, csr_pem
+    from mrakit.pki.load import load_private_key
+
+    current = _parse_leaf(node.server_chain)
+    key = load_private_key(node.server_key.encode("ascii"))
+    node.pending_key = node.server_key
+    node.pending_csr = csr_pem(build_csr(key, current.common_name or node.fqdn, list(current.dns_sans)))
 
 
 def _drift(cluster: ExpresswayCluster, expressway: dict[str, ExpresswayNode]) -> None:

@@ -108,41 +108,41 @@ class CertificateAuthority:
 
         key = key or generate_private_key(key_type)
         start = not_before or _utcnow() - dt.timedelta(hours=1)
-        attributes = []
-        if organization:
-            attributes.append(x509.NameAttribute(NameOID.ORGANIZATION_NAME, organization))
-        if common_name:
-            attributes.append(x509.NameAttribute(NameOID.COMMON_NAME, common_name))
-        builder = (
-            x509.CertificateBuilder()
-            .subject_name(x509.Name(attributes))
-            .issuer_name(self.cert.subject_name)
-            .public_key(key.public_key())
-            .serial_number(x509.random_serial_number())
-            .not_valid_before(start)
-            .not_valid_after(start + dt.timedelta(days=days))
-            .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-            .add_extension(
-                x509.KeyUsage(
-                    digital_signature=True, content_commitment=False, key_encipherment=True,
-                    data_encipherment=False, key_agreement=False, key_cert_sign=False, crl_sign=False,
-                    encipher_only=False, decipher_only=False,
-                ),
-                critical=True,
+        try:  # cryptography rejects a CN over 64 characters, non-ASCII DNS names, bad IP addresses
+            attributes = []
+            if organization:
+                attributes.append(x509.NameAttribute(NameOID.ORGANIZATION_NAME, organization))
+            if common_name:
+                attributes.append(x509.NameAttribute(NameOID.COMMON_NAME, common_name))
+            builder = (
+                x509.CertificateBuilder()
+                .subject_name(x509.Name(attributes))
+                .issuer_name(self.cert.subject_name)
+                .public_key(key.public_key())
+                .serial_number(x509.random_serial_number())
+                .not_valid_before(start)
+                .not_valid_after(start + dt.timedelta(days=days))
+                .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+                .add_extension(
+                    x509.KeyUsage(
+                        digital_signature=True, content_commitment=False, key_encipherment=True,
+                        data_encipherment=False, key_agreement=False, key_cert_sign=False, crl_sign=False,
+                        encipher_only=False, decipher_only=False,
+                    ),
+                    critical=True,
+                )
+                .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
+                .add_extension(
+                    x509.AuthorityKeyIdentifier.from_issuer_public_key(self.key.public_key()), critical=False
+                )
             )
-            .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
-            .add_extension(
-                x509.AuthorityKeyIdentifier.from_issuer_public_key(self.key.public_key()), critical=False
-            )
-        )
-        names = list(dict.fromkeys(([common_name] if common_name else []) + list(dns_names)))
-        general: list[x509.GeneralName] = [x509.DNSName(n) for n in names]
-        general += [x509.IPAddress(ipaddress.ip_address(ip)) for ip in ip_addresses]
-        if general:
-            builder = builder.add_extension(x509.SubjectAlternativeName(general), critical=False)
-        if ekus:
-            builder = builder.add_extension(x509.ExtendedKeyUsage([_eku_oid(e) for e in ekus]), critical=False)
-        try:
+            names = list(dict.fromkeys(([common_name] if common_name else []) + list(dns_names)))
+            general: list[x509.GeneralName] = [x509.DNSName(n) for n in names]
+            general += [x509.IPAddress(ipaddress.ip_address(ip)) for ip in ip_addresses]
+            if general:
+                builder = builder.add_extension(x509.SubjectAlternativeName(general), critical=False)
+            if ekus:
+                builder = builder.add_extension(x509.ExtendedKeyUsage([_eku_oid(e) for e in ekus]), critical=False)
             cert = builder.sign(self.key, _hash_for(self.key))
         except ValueError as exc:
             raise PkiError(f"cannot issue certificate for {common_name}: {exc}") from None

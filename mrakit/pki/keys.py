@@ -81,18 +81,18 @@ def build_csr(
 ) -> x509.CertificateSigningRequest:
     """A PKCS#10 request with CN = `common_name` and every name of `dns_names` as a DNS SAN
     (the CN is added as a SAN too when absent, as browsers and the Expressway expect)."""
-    attributes = [x509.NameAttribute(NameOID.COMMON_NAME, common_name)]
-    if organization:
-        attributes.append(x509.NameAttribute(NameOID.ORGANIZATION_NAME, organization))
-    if country:
-        attributes.append(x509.NameAttribute(NameOID.COUNTRY_NAME, country))
-    names = list(dict.fromkeys([common_name, *dns_names]))
-    builder = (
-        x509.CertificateSigningRequestBuilder()
-        .subject_name(x509.Name(attributes))
-        .add_extension(x509.SubjectAlternativeName([x509.DNSName(n) for n in names]), critical=False)
-    )
-    try:
+    try:  # cryptography rejects a CN over 64 characters, a country not of 2 and non-ASCII DNS names
+        attributes = [x509.NameAttribute(NameOID.COMMON_NAME, common_name)]
+        if organization:
+            attributes.append(x509.NameAttribute(NameOID.ORGANIZATION_NAME, organization))
+        if country:
+            attributes.append(x509.NameAttribute(NameOID.COUNTRY_NAME, country))
+        names = list(dict.fromkeys([common_name, *dns_names]))
+        builder = (
+            x509.CertificateSigningRequestBuilder()
+            .subject_name(x509.Name(attributes))
+            .add_extension(x509.SubjectAlternativeName([x509.DNSName(n) for n in names]), critical=False)
+        )
         return builder.sign(key, hashes.SHA256())
     except ValueError as exc:
         raise PkiError(f"cannot build CSR for {common_name}: {exc}") from None

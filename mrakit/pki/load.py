@@ -9,6 +9,7 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from cryptography import x509
+from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 from cryptography.hazmat.primitives.serialization import pkcs7
@@ -102,7 +103,23 @@ def load_certificates(data: bytes, source: str = "<bytes>") -> list[CertView]:
         raise PkiError(f"{source}: could not parse certificate data ({type(exc).__name__}: {exc})") from None
     if not certificates:
         raise PkiError(f"{source}: no certificate found; found {_what_is(data)}")
+    for number, cert in enumerate(certificates, start=1):
+        _check_parsable(cert, number, source)
     return [CertView(cert, source=source) for cert in certificates]
+
+
+def _check_parsable(cert: x509.Certificate, number: int, source: str) -> None:
+    """cryptography parses names, extensions and the key lazily: a damaged certificate loads and
+    fails later, far from its file. Fail here instead, naming the file."""
+    try:
+        cert.subject.rfc4514_string()
+        cert.issuer.rfc4514_string()
+        len(cert.extensions)
+        cert.public_key()
+    except UnsupportedAlgorithm:
+        pass  # a key type cryptography does not know: still usable by name (as a trust list entry)
+    except Exception as exc:  # ValueError, DuplicateExtension, UnsupportedGeneralNameType, …
+        raise PkiError(f"{source}: certificate {number} is damaged: {exc}") from None
 
 
 def _read(path: str | os.PathLike[str]) -> bytes:

@@ -332,8 +332,9 @@ def openssl_pki(openssl, tmp_path_factory) -> OpensslPki:
     def root(name: str, cn: str, rsa: bool = False, v1: bool = False) -> None:
         key = genkey(name, rsa)
         if v1:  # no extensions at all: an old-style version 1 self-signed root
-            openssl("req", "-new", "-config", d / "req.cnf", "-key", key, "-subj", f"/CN={cn}", "-out", d / f"{name}.csr")
-            openssl("x509", "-req", "-in", d / f"{name}.csr", "-signkey", key, "-days", "3650", "-out", d / f"{name}.pem")
+            csr = d / f"{name}.csr"
+            openssl("req", "-new", "-config", d / "req.cnf", "-key", key, "-subj", f"/CN={cn}", "-out", csr)
+            openssl("x509", "-req", "-in", csr, "-signkey", key, "-days", "3650", "-out", d / f"{name}.pem")
         else:
             openssl("req", "-x509", "-new", "-config", d / "req.cnf", "-extensions", "v3_root", "-key", key,
                     "-subj", f"/O=mrakit openssl/CN={cn}", "-days", "3650", "-out", d / f"{name}.pem")

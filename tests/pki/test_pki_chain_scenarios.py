@@ -5,11 +5,15 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes
+from cryptography.x509.oid import NameOID
 
 from mrakit.pki import (
     CLIENT_AUTH,
     SERVER_AUTH,
     CertificateAuthority,
+    CertView,
     ChainReason,
     Purpose,
     Semantics,
@@ -305,3 +309,71 @@ def test_result_to_dict(lab):
         "semantics": "expressway",
         "purpose": "server",
     }
+
+
+@BOTH_SEMANTICS
+def test_peer_certificates_are_not_used_above_a_trusted_intermediate(semantics, openssl_verify, tmp_path):
+    """OpenSSL stops using the peer's certificates once the chain reaches a trusted one: a trusted
+    issuing CA whose own issuer is only presented by the peer does not chain to the trusted root."""
+    root = CertificateAuthority.create_root("Policy Root")
+    policy = root.issue_intermediate("Policy CA")
+    issuing = policy.issue_intermediate("Issuing CA below Policy CA")
+    leaf = issuing.issue_leaf("host.example.com")
+    trust, untrusted = [root.cert, issuing.cert], [policy.cert]
+    result = verify_chain(leaf.cert, trust, untrusted, semantics=semantics)
+    assert not result.valid
+    assert result.reason is ChainReason.MISSING_ISSUER
+    assert result.rule == "MRA021"
+    assert result.culprit == issuing.cert
+    assert result.missing_issuer == policy.cert.subject
+    assert "among the certificates presented" in result.detail
+    assert not openssl_verify(tmp_path, leaf.cert, trust, untrusted)
+    # with the policy CA in the trust list too, the chain is complete
+    assert verify_chain(leaf.cert, [*trust, policy.cert], semantics=semantics).valid
+    # and with the issuing CA only presented, the peer's certificates complete the chain
+    assert verify_chain(leaf.cert, [root.cert], [issuing.cert, policy.cert], semantics=semantics).valid
+
+
+@BOTH_SEMANTICS
+def test_trusted_intermediate_with_only_a_presented_root_is_missing_issuer(lab, semantics):
+    result = verify_chain(lab.leaf.cert, [lab.intermediate.cert], [lab.root.cert], semantics=semantics)
+    assert result.reason is ChainReason.MISSING_ISSUER
+    assert result.rule == "MRA021"
+    assert result.missing_issuer == lab.root.cert.subject
+
+
+def _ca_with_path_length(parent: CertificateAuthority, common_name: str, path_length: int) -> CertificateAuthority:
+    key = generate_private_key("p256")
+    builder = (
+        x509.CertificateBuilder()
+        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)]))
+        .issuer_name(parent.cert.subject_name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(NOW - dt.timedelta(days=1))
+        .not_valid_after(NOW + dt.timedelta(days=365))
+        .add_extension(x509.BasicConstraints(ca=True, path_length=path_length), critical=True)
+    )
+    return CertificateAuthority(CertView(builder.sign(parent.key, hashes.SHA256())), key)
+
+
+@BOTH_SEMANTICS
+def test_path_length_constraint(semantics, openssl_verify, tmp_path):
+    root = CertificateAuthority.create_root("Pathlen Root")
+    issuing = _ca_with_path_length(root, "Issuing CA pathlen 0", 0)
+    assert issuing.cert.path_length == 0
+    direct = issuing.issue_leaf("ok.example.com")
+    assert verify_chain(direct.cert, [root.cert], [issuing.cert], semantics=semantics).valid
+    below = issuing.issue_intermediate("CA below a pathlen 0 CA")
+    leaf = below.issue_leaf("too-deep.example.com")
+    result = verify_chain(leaf.cert, [root.cert], [issuing.cert, below.cert], semantics=semantics)
+    assert not result.valid
+    assert result.reason is ChainReason.NOT_A_CA
+    assert result.culprit == issuing.cert
+    assert "pathlen" in result.detail
+    assert not openssl_verify(tmp_path, leaf.cert, [root.cert], [issuing.cert, below.cert])
+    # pathlen 1 leaves room for exactly one CA below it
+    roomy = _ca_with_path_length(root, "Issuing CA pathlen 1", 1)
+    sub = roomy.issue_intermediate("CA below a pathlen 1 CA")
+    deep = sub.issue_leaf("deep.example.com")
+    assert verify_chain(deep.cert, [root.cert], [roomy.cert, sub.cert], semantics=semantics).valid

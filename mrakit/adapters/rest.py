@@ -1,0 +1,191 @@
+"""HTTP plumbing shared by the REST adapters: TLS verification, pooling, bounded retries with
+tenacity, errors that name the node and the user but never a password, and reconciliation of
+writes whose outcome is unknown."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import requests
+from requests.adapters import HTTPAdapter
+from tenacity import (
+    RetryCallState,
+    Retrying,
+    retry_if_exception,
+    stop_after_attempt,
+    stop_after_delay,
+    wait_exponential_jitter,
+)
+
+from mrakit.errors import AdapterError, AuthError, NodeUnreachable
+
+TRANSIENT_STATUS = {502, 503, 504}
+
+
+@dataclass(frozen=True)
+class RestSettings:
+    """How to reach one node's management API."""
+
+    base_url: str
+    username: str
+    password: str
+    verify: bool | str = True  # True, or a CA bundle path
+    connect_timeout: float = 5.0
+    read_timeout: float = 30.0
+    attempts: int = 5
+    max_retry_seconds: float = 60.0
+    pool_size: int = 8
+
+    def __repr__(self) -> str:  # never show the password, even in a debugger or a log of locals
+        return f"RestSettings(base_url={self.base_url!r}, username={self.username!r}, password='***')"
+
+
+class _Transient(Exception):
+    """A failure worth retrying: the node answered 502/503/504 or could not be reached."""
+
+    def __init__(self, message: str, *, ambiguous: bool) -> None:
+        super().__init__(message)
+        self.ambiguous = ambiguous  # the request may have been processed
+
+
+def _product_message(response: requests.Response) -> str:
+    try:
+        data = response.json()
+    except ValueError:
+        text = response.text.strip()
+        return text[:200] if text else response.reason or ""
+    if isinstance(data, dict):
+        for key in ("Message", "message", "error", "detail"):
+            if key in data:
+                return str(data[key])
+    return str(data)[:200]
+
+
+class RestClient:
+    """One node's API client. Every call is bounded: attempts and total time."""
+
+    def __init__(self, node: str, settings: RestSettings) -> None:
+        self.node = node
+        self.settings = settings
+        self.session = requests.Session()
+        self.session.auth = (settings.username, settings.password)
+        self.session.verify = settings.verify
+        adapter = HTTPAdapter(pool_connections=1, pool_maxsize=max(1, settings.pool_size), max_retries=0)
+        self.session.mount("https://", adapter)
+        self.session.mount("http://", adapter)
+        self.session.headers["Accept"] = "application/json, text/plain, */*"
+        self.session.headers["User-Agent"] = "mrakit"
+
+    def close(self) -> None:
+        self.session.close()
+
+    @property
+    def who(self) -> str:
+        return f"{self.settings.username}@{self.node}"
+
+    def _once(self, method: str, path: str, **kwargs: Any) -> requests.Response:
+        url = self.settings.base_url.rstrip("/") + path
+        timeout = (self.settings.connect_timeout, self.settings.read_timeout)
+        try:
+            # verify is passed per request: a session-level value loses to REQUESTS_CA_BUNDLE.
+            response = self.session.request(method, url, timeout=timeout, verify=self.settings.verify, **kwargs)
+        except requests.exceptions.SSLError as exc:
+            raise AdapterError(f"TLS verification of {self.node}'s management API failed: {_short(exc)} "
+                               "(check api_tls.ca_bundle)", node=self.node) from None
+        except requests.exceptions.ConnectTimeout:
+            raise _Transient(f"connect timeout to {self.node}", ambiguous=False) from None
+        except requests.exceptions.ReadTimeout:
+            raise _Transient(f"no answer from {self.node} within {self.settings.read_timeout:g} s",
+                             ambiguous=True) from None
+        except requests.exceptions.ConnectionError as exc:
+            refused = "refused" in str(exc).lower()
+            reason = "connection refused" if refused else "connection reset or dropped"
+            raise _Transient(f"{reason} by {self.node}", ambiguous=not refused) from None
+        if response.status_code in TRANSIENT_STATUS:
+            raise _Transient(f"{self.node} answered HTTP {response.status_code}", ambiguous=False)
+        if response.status_code in (401, 403):
+            detail = "" if response.status_code == 401 else f" (HTTP 403: {_product_message(response)})"
+            raise AuthError(f"authentication failed for {self.who}{detail}", node=self.node,
+                            status=response.status_code)
+        if response.status_code >= 400:
+            raise AdapterError(
+                f"{self.node} refused {method} {path} (HTTP {response.status_code}): {_product_message(response)}",
+                node=self.node, status=response.status_code)
+        return response
+
+    def _retrying(self, retry_on: Callable[[BaseException], bool]) -> Retrying:
+        return Retrying(
+            retry=retry_if_exception(retry_on),
+            stop=stop_after_attempt(self.settings.attempts) | stop_after_delay(self.settings.max_retry_seconds),
+            wait=wait_exponential_jitter(initial=0.05, max=2.0, jitter=0.1),
+            reraise=True,
+            before_sleep=None,
+        )
+
+    def read(self, path: str, **kwargs: Any) -> requests.Response:
+        """A GET (or a read-only POST such as AXL), retried on every transient failure."""
+        return self._call("GET" if "data" not in kwargs and "json" not in kwargs else "POST", path,
+                          lambda exc: isinstance(exc, _Transient), **kwargs)
+
+    def write(self, method: str, path: str, *, already_done: Callable[[], bool] | None = None,
+              **kwargs: Any) -> requests.Response | None:
+        """A state-changing call. A failure that may have been processed (a reset or a timeout after
+        sending) is reconciled with `already_done()` (a read) before any retry, so the write is never
+        applied twice. Without `already_done`, only failures known not to be processed are retried.
+        Returns None when reconciliation found the write already done."""
+        def retry_on(exc: BaseException) -> bool:
+            if not isinstance(exc, _Transient):
+                return False
+            if not exc.ambiguous:
+                return True
+            if already_done is None:
+                return False
+            if already_done():
+                raise _Done()
+            return True
+
+        try:
+            return self._call(method, path, retry_on, idempotent=already_done is not None, **kwargs)
+        except _Done:
+            return None
+
+    def _call(self, method: str, path: str, retry_on: Callable[[BaseException], bool], *,
+              idempotent: bool = True, **kwargs: Any) -> requests.Response:
+        last: list[str] = []
+
+        def remember(state: RetryCallState) -> None:
+            if state.outcome is not None and state.outcome.failed:
+                last.append(str(state.outcome.exception()))
+
+        retrying = self._retrying(retry_on)
+        retrying.before_sleep = remember
+        try:
+            for attempt in retrying:
+                with attempt:
+                    return self._once(method, path, **kwargs)
+        except _Transient as exc:
+            if exc.ambiguous and not idempotent:
+                raise AdapterError(f"{method} {path} on {self.node}: outcome unknown ({exc}); re-read the node "
+                                   "before trying again", node=self.node) from None
+            attempts = len(last) + 1
+            raise NodeUnreachable(f"{self.node} unreachable after {attempts} attempt(s): {exc}",
+                                  node=self.node) from None
+        raise AssertionError("unreachable")
+
+
+class _Done(Exception):
+    """Reconciliation found the write already applied."""
+
+
+def _short(exc: Exception) -> str:
+    text = str(exc)
+    return text if len(text) < 200 else text[:200] + "…"
+
+
+def verify_setting(verify: bool, ca_bundle: Path | None) -> bool | str:
+    if not verify:
+        return False
+    return str(ca_bundle) if ca_bundle else True

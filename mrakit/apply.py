@@ -1,0 +1,253 @@
+"""Plan → ApplyResult: phased, bounded concurrency, partial failure as data, then verify.
+
+Phase 1 adds trust on every node (nodes in parallel, each node's additions in order). Phase 2
+installs certificates one peer at a time per cluster, each only when every trust addition it
+depends on succeeded. Phase 3 re-reads every node and re-checks every trust relation with the
+Expressway semantics. Phase 4 prunes. A failed node never stops the others; a re-run converges.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from mrakit.desired import desired_state
+from mrakit.errors import MrakitError, StalePlanError
+from mrakit.inventory.model import Inventory
+from mrakit.observe import ObservedState, ProgressCallback, observe
+from mrakit.pki.chain import verify_chain
+from mrakit.plan import PHASE_CERTS, PHASE_PRUNE, PHASE_TRUST, Action, Plan
+
+Status = Literal["ok", "changed", "failed", "skipped", "manual"]
+
+
+@dataclass(frozen=True)
+class ActionResult:
+    action_id: str
+    node: str
+    kind: str
+    summary: str
+    status: Status
+    error: str | None = None
+    seconds: float = 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"action": self.action_id, "node": self.node, "kind": self.kind, "summary": self.summary,
+                "status": self.status, "error": self.error, "seconds": round(self.seconds, 3)}
+
+
+@dataclass(frozen=True)
+class RelationCheck:
+    validator: str
+    store: str
+    subject: str
+    kind: str
+    valid: bool
+    reason: str | None
+    detail: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+
+@dataclass(frozen=True)
+class ApplyResult:
+    results: tuple[ActionResult, ...]
+    verification: tuple[RelationCheck, ...] = ()
+    unreachable: Mapping[str, str] = field(default_factory=dict)
+
+    @property
+    def failed(self) -> bool:
+        return (any(r.status in ("failed", "skipped") for r in self.results)
+                or any(not c.valid for c in self.verification) or bool(self.unreachable))
+
+    @property
+    def changed(self) -> bool:
+        return any(r.status == "changed" for r in self.results)
+
+    def to_dict(self) -> dict[str, Any]:
+        nodes: dict[str, list[dict[str, Any]]] = {}
+        for result in self.results:
+            nodes.setdefault(result.node, []).append(result.to_dict())
+        return {
+            "failed": self.failed,
+            "changed": self.changed,
+            "summary": self.summary(),
+            "nodes": nodes,
+            "unreachable": dict(self.unreachable),
+            "verification": [c.to_dict() for c in self.verification],
+        }
+
+    def summary(self) -> str:
+        counts: dict[str, int] = {}
+        for result in self.results:
+            counts[result.status] = counts.get(result.status, 0) + 1
+        broken = sum(1 for c in self.verification if not c.valid)
+        parts = [f"{n} {status}" for status, n in sorted(counts.items())] or ["nothing to do"]
+        if not self.results:
+            return "Apply: nothing to do, every node already matches the inventory"
+        verdict = f"{len(self.verification) - broken}/{len(self.verification)} trust relations verified"
+        return f"Apply: {', '.join(parts)}; {verdict}"
+
+
+def check_relations(inventory: Inventory, observed: ObservedState) -> list[RelationCheck]:
+    """Every trust relation re-checked on what the nodes hold now, with the Expressway semantics."""
+    desired = desired_state(inventory, observed.certificates(), extra_authorities=observed.trust_pool())
+    checks: list[RelationCheck] = []
+    for rel in desired.relations:
+        validator = observed.nodes.get(rel.validator)
+        subject = observed.nodes.get(rel.subject)
+        if validator is None or subject is None or not validator.ok or not subject.ok:
+            continue
+        chain = subject.certificates.get(rel.kind)
+        if not chain:
+            continue
+        trust = validator.trust.get(rel.store, ())
+        # Nodes normally send only their leaf (MRA020): check without the presented intermediates.
+        result = verify_chain(chain[0], trust, (), purpose=rel.purpose, semantics="expressway")
+        checks.append(RelationCheck(rel.validator, rel.store, rel.subject, rel.kind, result.valid,
+                                    result.reason.value if result.reason else None, result.detail))
+    return checks
+
+
+class _Applier:
+    def __init__(self, plan: Plan, connections: Any, workers: int, progress: ProgressCallback | None) -> None:
+        self.plan = plan
+        self.connections = connections
+        self.workers = max(1, workers)
+        self.progress = progress
+        self.results: dict[str, ActionResult] = {}
+
+    def note(self, phase: str, node: str, message: str) -> None:
+        if self.progress:
+            self.progress(phase, node, message)
+
+    def execute(self, action: Action) -> ActionResult:
+        started = time.monotonic()
+        if action.kind == "manual":
+            return ActionResult(action.id, action.node, action.kind, action.summary, "manual")
+        blocked = [d for d in action.depends_on if self.results.get(d) and self.results[d].status in ("failed",
+                                                                                                       "skipped")]
+        if blocked:
+            return ActionResult(action.id, action.node, action.kind, action.summary, "skipped",
+                                error="trust prerequisites failed: " + ", ".join(
+                                    f"{self.results[d].summary} ({self.results[d].status})" for d in blocked))
+        try:
+            self.perform(action)
+        except MrakitError as exc:
+            self.note(f"phase {action.phase}", action.node, f"failed: {action.summary}: {exc}")
+            return ActionResult(action.id, action.node, action.kind, action.summary, "failed", str(exc),
+                                time.monotonic() - started)
+        self.note(f"phase {action.phase}", action.node, f"done: {action.summary}")
+        return ActionResult(action.id, action.node, action.kind, action.summary, "changed",
+                            seconds=time.monotonic() - started)
+
+    def perform(self, action: Action) -> None:
+        certs = action.certificates()
+        if action.product == "expressway":
+            adapter = self.connections.expressway[action.node]
+            if action.kind == "trust.add":
+                adapter.add_trusted_ca(certs[0])
+            elif action.kind == "trust.remove":
+                adapter.remove_trusted_ca(certs[0])
+            elif action.kind == "cert.install" and action.certificate_kind == "client":
+                adapter.install_client_certificate(certs)
+            elif action.kind == "cert.install":
+                adapter.install_server_certificate(certs)
+            return
+        cucm = self.connections.cucm[action.node]
+        if action.kind == "trust.add":
+            cucm.add_trusted_certificate(action.store, certs[0])
+        elif action.kind == "trust.remove":
+            cucm.remove_trusted_certificate(action.store, certs[0])
+        elif action.kind == "cert.install":
+            services = {"tomcat": "tomcat", "callmanager": "CallManager", "tomcat_ecdsa": "tomcat-ECDSA",
+                        "callmanager_ecdsa": "CallManager-ECDSA"}
+            cucm.install_identity_certificate(services[action.certificate_kind or "tomcat"], certs)
+
+    def run_sequences(self, sequences: list[list[Action]]) -> None:
+        """Each sequence in order; sequences in parallel, at most `workers` at once."""
+
+        def run(sequence: list[Action]) -> None:
+            for action in sequence:
+                self.results[action.id] = self.execute(action)
+
+        with ThreadPoolExecutor(max_workers=self.workers) as pool:
+            list(pool.map(run, sequences))
+
+    def phase(self, phase: int) -> None:
+        actions = self.plan.in_phase(phase)
+        if phase == PHASE_CERTS:
+            # Rolling: one peer at a time within a cluster; clusters side by side.
+            groups: dict[str, list[Action]] = {}
+            for action in actions:
+                groups.setdefault(action.cluster, []).append(action)
+        else:
+            groups = {}
+            for action in actions:
+                groups.setdefault(action.node, []).append(action)
+        self.run_sequences(list(groups.values()))
+
+
+def _stale_nodes(plan: Plan, observed: ObservedState) -> list[str]:
+    changed = []
+    for fqdn, fingerprint in plan.node_fingerprints.items():
+        now = observed.nodes.get(fqdn)
+        if now is None or now.fingerprint != fingerprint:
+            changed.append(fqdn)
+    return changed
+
+
+def apply(
+    plan: Plan,
+    inventory: Inventory,
+    *,
+    workers: int | None = None,
+    progress: ProgressCallback | None = None,
+    environ: Mapping[str, str] | None = None,
+    connections: Any = None,
+    check_stale: bool = True,
+    verify: bool = True,
+) -> ApplyResult:
+    """Carry out `plan`. A saved plan is refused (StalePlanError) when the inventory or any node's
+    observed state changed since it was made. Failures are reported in the result, not raised."""
+    from mrakit.adapters.connect import connect
+
+    if plan.inventory_sha256 != inventory.sha256:
+        raise StalePlanError(f"the plan is stale: {inventory.path} changed since it was made (plan again)")
+    own = connections is None
+    conns = connect(inventory, environ=environ) if own else connections
+    workers = workers or inventory.defaults.workers
+    try:
+        if check_stale:
+            now = observe(inventory, conns.expressway, conns.cucm, workers=workers)
+            changed = _stale_nodes(plan, now)
+            if changed:
+                raise StalePlanError(
+                    f"the plan is stale: {len(changed)} node(s) changed since it was made: {', '.join(changed)} "
+                    "(plan again)", changed_nodes=tuple(changed))
+        applier = _Applier(plan, conns, workers, progress)
+        for phase in (PHASE_TRUST, PHASE_CERTS, PHASE_PRUNE):
+            applier.phase(phase)
+        checks: list[RelationCheck] = []
+        unreachable: dict[str, str] = dict(plan.unreachable)
+        if verify:
+            after = observe(inventory, conns.expressway, conns.cucm, workers=workers, progress=progress)
+            unreachable = {o.node: o.error or "" for o in after.failed()}
+            checks = check_relations(inventory, after)
+        ordered = tuple(applier.results[a.id] for a in plan.actions if a.id in applier.results)
+        return ApplyResult(ordered, tuple(checks), unreachable)
+    finally:
+        if own:
+            conns.close()
+
+
+def now_utc() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+ProgressPrinter = Callable[[str, str, str], None]

@@ -1,0 +1,156 @@
+"""Read every node's current trust lists and certificates through the adapters, in parallel.
+
+A node that cannot be read is recorded with its error (failures are data); the others go on.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any
+
+from cryptography.hazmat.primitives import serialization
+
+from mrakit.adapters.base import Capabilities, CucmApi, ExpresswayApi
+from mrakit.errors import MrakitError
+from mrakit.inventory.model import Inventory
+from mrakit.pki.certview import CertView
+
+ProgressCallback = Callable[[str, str, str], None]  # (phase, node, message)
+
+EXPRESSWAY_STORE = "trusted_ca"
+CUCM_STORES = ("tomcat-trust", "CallManager-trust")
+_CUCM_IDENTITIES = {"tomcat": "tomcat", "callmanager": "CallManager", "tomcat_ecdsa": "tomcat-ECDSA",
+                    "callmanager_ecdsa": "CallManager-ECDSA"}
+
+
+@dataclass(frozen=True)
+class NodeObservation:
+    node: str
+    cluster: str
+    product: str
+    role: str
+    version: str | None = None
+    trust: Mapping[str, tuple[CertView, ...]] = field(default_factory=dict)
+    certificates: Mapping[str, tuple[CertView, ...]] = field(default_factory=dict)
+    capabilities: Capabilities | None = None
+    error: str | None = None
+    pending_csr_key: str | None = None  # SHA-256 of the public key of a CSR pending on the box
+
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+    @property
+    def fingerprint(self) -> str:
+        """A digest of everything observed: a saved plan is stale when it changes."""
+        data = {
+            "version": self.version,
+            "trust": {store: [c.fingerprint_sha256 for c in certs] for store, certs in sorted(self.trust.items())},
+            "certificates": {k: [c.fingerprint_sha256 for c in v] for k, v in sorted(self.certificates.items())},
+            "error": bool(self.error),
+            "pending_csr_key": self.pending_csr_key,
+        }
+        return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()
+
+
+@dataclass(frozen=True)
+class ObservedState:
+    nodes: Mapping[str, NodeObservation]
+
+    def certificates(self) -> dict[str, dict[str, list[CertView]]]:
+        return {fqdn: {k: list(v) for k, v in obs.certificates.items()} for fqdn, obs in self.nodes.items()
+                if obs.ok}
+
+    def trust_pool(self) -> list[CertView]:
+        pool: list[CertView] = []
+        for obs in self.nodes.values():
+            for certs in obs.trust.values():
+                pool.extend(c for c in certs if c.is_ca or c.self_signed)
+        return list(dict.fromkeys(pool))
+
+    def failed(self) -> list[NodeObservation]:
+        return [o for o in self.nodes.values() if not o.ok]
+
+
+def observe_expressway(adapter: ExpresswayApi, cluster: str, role: str) -> NodeObservation:
+    try:
+        version = adapter.version()
+        trust = adapter.trusted_cas()
+        certificates = {"server": adapter.server_certificate()}
+        client = adapter.client_certificate()
+        if client:
+            certificates["client"] = client
+        pending = adapter.pending_csr()
+    except MrakitError as exc:
+        return NodeObservation(adapter.node, cluster, "expressway", role, error=str(exc))
+    pending_key = None
+    if pending is not None:
+        der = pending.public_key().public_bytes(serialization.Encoding.DER,
+                                                serialization.PublicFormat.SubjectPublicKeyInfo)
+        pending_key = hashlib.sha256(der).hexdigest()
+    return NodeObservation(adapter.node, cluster, "expressway", role, version, {EXPRESSWAY_STORE: trust},
+                           certificates, adapter.capabilities, pending_csr_key=pending_key)
+
+
+def observe_cucm(adapter: CucmApi, cluster: str, role: str) -> NodeObservation:
+    try:
+        version = adapter.version()
+        trust = {store: adapter.trusted_certificates(store) for store in CUCM_STORES}
+        certificates: dict[str, tuple[CertView, ...]] = {}
+        for kind, service in _CUCM_IDENTITIES.items():
+            try:
+                chain = adapter.identity_certificate(service)
+            except MrakitError as exc:
+                if getattr(exc, "status", None) == 404:
+                    continue  # the node has no such identity (no ECDSA certificate, say)
+                raise
+            if chain:
+                certificates[kind] = chain
+    except MrakitError as exc:
+        return NodeObservation(adapter.node, cluster, "cucm", role, error=str(exc))
+    return NodeObservation(adapter.node, cluster, "cucm", role, version, trust, certificates, adapter.capabilities)
+
+
+def observe(
+    inventory: Inventory,
+    expressway: Mapping[str, ExpresswayApi],
+    cucm: Mapping[str, CucmApi],
+    *,
+    workers: int | None = None,
+    progress: ProgressCallback | None = None,
+    only: Sequence[str] | None = None,
+) -> ObservedState:
+    """Observe every node (or those in `only`) with at most `workers` in parallel."""
+    jobs: list[tuple[str, Callable[[], NodeObservation]]] = []
+    for cluster in inventory.expressway.values():
+        for peer in cluster.peers:
+            adapter = expressway[peer.fqdn]
+            jobs.append((peer.fqdn, lambda a=adapter, c=cluster: observe_expressway(a, c.name, c.role)))  # type: ignore[misc]
+    for cucm_cluster in inventory.cucm.values():
+        for node in cucm_cluster.nodes:
+            role = "publisher" if node is cucm_cluster.publisher else "subscriber"
+            cucm_adapter = cucm[node.fqdn]
+            jobs.append((node.fqdn, lambda a=cucm_adapter, c=cucm_cluster.name, r=role: observe_cucm(a, c, r)))  # type: ignore[misc]
+    if only is not None:
+        wanted = set(only)
+        jobs = [job for job in jobs if job[0] in wanted]
+
+    def run(job: tuple[str, Callable[[], NodeObservation]]) -> NodeObservation:
+        fqdn, call = job
+        result = call()
+        if progress:
+            progress("observe", fqdn, "failed: " + result.error if result.error else "read")
+        return result
+
+    with ThreadPoolExecutor(max_workers=max(1, workers or inventory.defaults.workers)) as pool:
+        results = list(pool.map(run, jobs))
+    return ObservedState({r.node: r for r in results})
+
+
+def observation_summary(observed: ObservedState) -> dict[str, Any]:
+    return {fqdn: {"ok": o.ok, "error": o.error, "fingerprint": o.fingerprint} for fqdn, o in observed.nodes.items()}

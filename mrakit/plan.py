@@ -1,0 +1,460 @@
+"""Desired vs observed → a Plan: the actions, in phases, each with its reasons.
+
+Phases, make-before-break: (1) add trust everywhere it is needed; (2) install certificates,
+rolling one peer at a time, each after every node that validates it trusts its chain; (3) verify
+(done by apply, not an action); (4) prune, only when the inventory says `prune: true`.
+
+`compute_plan` is pure; `plan` connects, observes and calls it.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from typing import Any, Literal
+
+from mrakit.desired import (
+    DesiredState,
+    DesiredTrust,
+    NodeDesired,
+    Reason,
+    TrustRelation,
+    complete_chain,
+    desired_state,
+)
+from mrakit.errors import UnsafePlanError
+from mrakit.findings import Finding, Severity
+from mrakit.inventory.model import Inventory
+from mrakit.observe import NodeObservation, ObservedState, ProgressCallback, observation_summary, observe
+from mrakit.pki.certview import CertView
+from mrakit.pki.load import load_certificates
+
+FORMAT_VERSION = 1
+ActionKind = Literal["trust.add", "trust.remove", "cert.install", "manual"]
+PHASE_TRUST, PHASE_CERTS, PHASE_VERIFY, PHASE_PRUNE = 1, 2, 3, 4
+_CUCM_SERVICE = {"tomcat": "tomcat", "callmanager": "CallManager", "tomcat_ecdsa": "tomcat-ECDSA",
+                 "callmanager_ecdsa": "CallManager-ECDSA"}
+
+
+@dataclass(frozen=True)
+class Action:
+    id: str
+    phase: int
+    kind: ActionKind
+    cluster: str
+    node: str
+    product: str
+    summary: str
+    reasons: tuple[Reason, ...] = ()
+    store: str | None = None
+    certificate_kind: str | None = None
+    subject: str | None = None
+    fingerprint: str | None = None
+    pem: str | None = None  # public certificate(s) only; never a key
+    instructions: str = ""
+    depends_on: tuple[str, ...] = ()
+
+    @property
+    def writes(self) -> bool:
+        return self.kind != "manual"
+
+    def certificates(self) -> tuple[CertView, ...]:
+        return tuple(load_certificates(self.pem.encode("ascii"))) if self.pem else ()
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.id, "phase": self.phase, "kind": self.kind, "cluster": self.cluster, "node": self.node,
+            "product": self.product, "summary": self.summary, "store": self.store,
+            "certificate_kind": self.certificate_kind, "subject": self.subject, "fingerprint_sha256": self.fingerprint,
+            "reasons": [r.to_dict() for r in self.reasons], "instructions": self.instructions,
+            "depends_on": list(self.depends_on), "pem": self.pem,
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Action:
+        return cls(
+            id=data["id"], phase=int(data["phase"]), kind=data["kind"], cluster=data["cluster"], node=data["node"],
+            product=data["product"], summary=data["summary"],
+            reasons=tuple(Reason(r["code"], r["text"]) for r in data.get("reasons", [])),
+            store=data.get("store"), certificate_kind=data.get("certificate_kind"), subject=data.get("subject"),
+            fingerprint=data.get("fingerprint_sha256"), pem=data.get("pem"),
+            instructions=data.get("instructions", ""), depends_on=tuple(data.get("depends_on", [])),
+        )
+
+
+@dataclass(frozen=True)
+class Plan:
+    inventory_path: str
+    inventory_sha256: str
+    created_at: str
+    node_fingerprints: Mapping[str, str]
+    actions: tuple[Action, ...]
+    findings: tuple[Finding, ...] = ()
+    unreachable: Mapping[str, str] = field(default_factory=dict)
+    format_version: int = FORMAT_VERSION
+
+    @property
+    def has_changes(self) -> bool:
+        return any(a.writes for a in self.actions)
+
+    def in_phase(self, phase: int) -> tuple[Action, ...]:
+        return tuple(a for a in self.actions if a.phase == phase)
+
+    def counts(self) -> dict[str, int]:
+        counts = {"trust.add": 0, "trust.remove": 0, "cert.install": 0, "manual": 0}
+        for action in self.actions:
+            counts[action.kind] += 1
+        return counts
+
+    def summary(self) -> str:
+        counts = self.counts()
+        if not self.actions:
+            return "Plan: no changes" + (f" ({len(self.unreachable)} node(s) could not be read)"
+                                         if self.unreachable else "")
+        trust_nodes = len({a.node for a in self.actions if a.kind == "trust.add"})
+        parts = []
+        if counts["trust.add"]:
+            parts.append(f"{counts['trust.add']} trust to add on {trust_nodes} node{'s' if trust_nodes != 1 else ''}")
+        if counts["trust.remove"]:
+            parts.append(f"{counts['trust.remove']} trust to remove")
+        if counts["cert.install"]:
+            n = counts["cert.install"]
+            parts.append(f"{n} certificate{'s' if n != 1 else ''} to install")
+        if counts["manual"]:
+            n = counts["manual"]
+            parts.append(f"{n} manual step{'s' if n != 1 else ''}")
+        return "Plan: " + ", ".join(parts)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "format_version": self.format_version,
+            "inventory": {"path": self.inventory_path, "sha256": self.inventory_sha256},
+            "created_at": self.created_at,
+            "summary": self.summary(),
+            "nodes": {fqdn: {"observed_fingerprint": fp} for fqdn, fp in sorted(self.node_fingerprints.items())},
+            "unreachable": dict(sorted(self.unreachable.items())),
+            "actions": [a.to_dict() for a in self.actions],
+            "findings": [f.to_dict() for f in self.findings],
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Plan:
+        from mrakit.errors import MrakitError
+
+        if data.get("format_version") != FORMAT_VERSION:
+            raise MrakitError(f"unsupported plan format_version {data.get('format_version')!r} "
+                              f"(this mrakit writes {FORMAT_VERSION})")
+        findings = tuple(
+            Finding(f["code"], Severity(f["severity"]), f["message"], f.get("fix", ""), f.get("cluster"),
+                    f.get("node"), f.get("evidence", {})) for f in data.get("findings", []))
+        return cls(
+            inventory_path=data["inventory"]["path"], inventory_sha256=data["inventory"]["sha256"],
+            created_at=data["created_at"],
+            node_fingerprints={k: v["observed_fingerprint"] for k, v in data["nodes"].items()},
+            actions=tuple(Action.from_dict(a) for a in data["actions"]), findings=findings,
+            unreachable=dict(data.get("unreachable", {})),
+        )
+
+
+def _action_id(phase: int, kind: str, node: str, detail: str) -> str:
+    digest = hashlib.sha256(f"{phase}|{kind}|{node}|{detail}".encode()).hexdigest()[:12]
+    return f"{phase}-{kind}-{node}-{digest}"
+
+
+def _label(cluster: str, node: str) -> str:
+    return f"{cluster}/{node.split('.', 1)[0]}"
+
+
+class _Planner:
+    def __init__(self, inventory: Inventory, desired: DesiredState, observed: ObservedState, *,
+                 limit: Sequence[str] | None, force: bool, max_removal_ratio: float | None) -> None:
+        self.inventory = inventory
+        self.desired = desired
+        self.observed = observed
+        self.limit = set(limit) if limit else None
+        self.force = force
+        self.ratio = inventory.defaults.max_removal_ratio if max_removal_ratio is None else max_removal_ratio
+        self.actions: list[Action] = []
+        self.findings: list[Finding] = []
+        # (validator node, store, fingerprint) -> id of the action adding it
+        self.added: dict[tuple[str, str, str], str] = {}
+
+    def in_scope(self, cluster: str) -> bool:
+        return self.limit is None or cluster in self.limit
+
+    def prune_enabled(self, node: NodeDesired) -> bool:
+        cluster = self.inventory.expressway.get(node.cluster) if node.product == "expressway" else None
+        if cluster is not None and cluster.prune is not None:
+            return cluster.prune
+        return self.inventory.defaults.prune
+
+    # phase 1 -------------------------------------------------------------------------------
+    def trust_additions(self, node: NodeDesired, obs: NodeObservation) -> None:
+        for store in sorted({t.store for t in node.trust}):
+            present = {c.fingerprint_sha256 for c in obs.trust.get(store, ())}
+            for entry in node.trust_in(store):
+                if entry.fingerprint in present:
+                    continue
+                action_id = _action_id(PHASE_TRUST, "trust.add", node.node, f"{store}|{entry.fingerprint}")
+                self.added[(node.node, store, entry.fingerprint)] = action_id
+                where = store if node.product == "cucm" else "trusted CA list"
+                self.actions.append(Action(
+                    id=action_id, phase=PHASE_TRUST, kind="trust.add", cluster=node.cluster, node=node.node,
+                    product=node.product, store=store, subject=entry.subject, fingerprint=entry.fingerprint,
+                    pem=entry.cert.pem, reasons=entry.reasons,
+                    summary=f'add "{entry.cert.display_name}" to the {where} of {_label(node.cluster, node.node)}'))
+
+    # phase 2 -------------------------------------------------------------------------------
+    def installs(self, node: NodeDesired, obs: NodeObservation) -> None:
+        for kind, cert_file in (("server", node.server_certificate), ("client", node.client_certificate)):
+            if cert_file is None:
+                continue
+            current = obs.certificates.get(kind, ())
+            if current and current[0] == cert_file.leaf:
+                continue
+            deps = self.prerequisites(node.node, kind)
+            text = f"{kind} certificate of {_label(node.cluster, node.node)}"
+            reasons = (Reason("MRA008" if kind == "server" else "MRA001",
+                              f"the inventory names {cert_file.path.name} ({cert_file.leaf.display_name}, "
+                              f"{cert_file.leaf.fingerprint_sha256[:16]}…) as the {text}"),)
+            capabilities = obs.capabilities
+            if node.product == "expressway" and obs.pending_csr_key != cert_file.leaf.public_key_fingerprint_sha256:
+                self.actions.append(Action(
+                    id=_action_id(PHASE_CERTS, "manual", node.node, f"{kind}|csr|{cert_file.leaf.fingerprint_sha256}"),
+                    phase=PHASE_CERTS, kind="manual", cluster=node.cluster, node=node.node, product=node.product,
+                    certificate_kind=kind, subject=cert_file.leaf.subject,
+                    fingerprint=cert_file.leaf.fingerprint_sha256, reasons=reasons, depends_on=deps,
+                    summary=f"the {text} in {cert_file.path.name} was not issued for a CSR pending on the box",
+                    instructions=(f"The Expressway only installs a certificate for the CSR it generated (its key never "
+                                  f"leaves the box). Run `mrakit csr -i INVENTORY --peer {node.node}` (on-box CSR), have "
+                                  f"it signed, name the signed file in the inventory, and run apply again.")))
+                continue
+            if kind == "client" and (capabilities is None or not capabilities.separate_client_certificate):
+                self.actions.append(Action(
+                    id=_action_id(PHASE_CERTS, "manual", node.node, f"client|{cert_file.leaf.fingerprint_sha256}"),
+                    phase=PHASE_CERTS, kind="manual", cluster=node.cluster, node=node.node, product=node.product,
+                    certificate_kind=kind, subject=cert_file.leaf.subject,
+                    fingerprint=cert_file.leaf.fingerprint_sha256, reasons=reasons, depends_on=deps,
+                    summary=f"install the {text} by hand",
+                    instructions=(f"On {node.node}: Maintenance > Security > Client certificate: upload "
+                                  f"{cert_file.path} (no REST call is known for the X15.5 client certificate), "
+                                  "after the trust additions of phase 1 are in place.")))
+                continue
+            self.actions.append(Action(
+                id=_action_id(PHASE_CERTS, "cert.install", node.node, f"{kind}|{cert_file.leaf.fingerprint_sha256}"),
+                phase=PHASE_CERTS, kind="cert.install", cluster=node.cluster, node=node.node, product=node.product,
+                certificate_kind=kind, subject=cert_file.leaf.subject, fingerprint=cert_file.leaf.fingerprint_sha256,
+                pem="".join(c.pem for c in cert_file.certificates), reasons=reasons, depends_on=deps,
+                summary=f"install {cert_file.path.name} as the {text}"))
+            if node.product == "expressway":
+                self.actions.append(Action(
+                    id=_action_id(PHASE_CERTS, "manual", node.node, f"restart|{cert_file.leaf.fingerprint_sha256}"),
+                    phase=PHASE_CERTS, kind="manual", cluster=node.cluster, node=node.node, product=node.product,
+                    summary=f"restart {_label(node.cluster, node.node)} so the new certificate takes effect",
+                    instructions=f"On {node.node}: Maintenance > Restart options > Restart (a server certificate "
+                                 "installed other than through ACME takes effect after a restart).",
+                    depends_on=(self.actions[-1].id,)))
+
+    def cucm_installs(self) -> None:
+        for cucm in self.inventory.cucm.values():
+            if not self.in_scope(cucm.name):
+                continue
+            obs = self.observed.nodes.get(cucm.publisher.fqdn)
+            if obs is None or not obs.ok:
+                continue
+            for kind, cert_file in cucm.certificates.items():
+                current = obs.certificates.get(kind, ())
+                if current and current[0] == cert_file.leaf:
+                    continue
+                service = _CUCM_SERVICE[kind]
+                deps = self.prerequisites(cucm.publisher.fqdn, kind)
+                install_id = _action_id(PHASE_CERTS, "cert.install", cucm.publisher.fqdn,
+                                        f"{kind}|{cert_file.leaf.fingerprint_sha256}")
+                self.actions.append(Action(
+                    id=install_id, phase=PHASE_CERTS, kind="cert.install", cluster=cucm.name,
+                    node=cucm.publisher.fqdn, product="cucm", certificate_kind=kind, subject=cert_file.leaf.subject,
+                    fingerprint=cert_file.leaf.fingerprint_sha256, pem="".join(c.pem for c in cert_file.certificates),
+                    depends_on=deps, summary=f"install {cert_file.path.name} as the {service} identity of "
+                    f"{_label(cucm.name, cucm.publisher.fqdn)}",
+                    reasons=(Reason("MRA031", f"the inventory names {cert_file.path.name} as the {service} "
+                                              "certificate"),)))
+                nodes = ", ".join(n.fqdn for n in cucm.nodes)
+                restart = "Cisco Tomcat" if kind.startswith("tomcat") else "Cisco CallManager and Cisco TFTP"
+                self.actions.append(Action(
+                    id=_action_id(PHASE_CERTS, "manual", cucm.publisher.fqdn, f"restart|{kind}"),
+                    phase=PHASE_CERTS, kind="manual", cluster=cucm.name, node=cucm.publisher.fqdn, product="cucm",
+                    summary=f"restart {restart} on every node of {cucm.name}", depends_on=(install_id,),
+                    instructions=f"On each of {nodes}: utils service restart {restart} (CLI)."))
+
+    def prerequisites(self, subject: str, kind: str) -> tuple[str, ...]:
+        """Ids of the trust additions every validator of `subject`'s `kind` certificate needs first."""
+        deps = []
+        for rel in self.desired.relations:
+            if rel.subject != subject or rel.kind != kind:
+                continue
+            for (node, store, _fp), action_id in self.added.items():
+                if node == rel.validator and store == rel.store:
+                    deps.append(action_id)
+        return tuple(dict.fromkeys(deps))
+
+    # phase 4 and duplicates ------------------------------------------------------------------
+    def still_needed(self, node: str) -> set[str]:
+        """Fingerprints the node needs for the chains presented today or desired: never removable."""
+        needed: set[str] = set()
+        pool = [*self.observed.trust_pool(), *(c for a in self.inventory.authorities.values() for c in a.certificates)]
+        now = dt.datetime.now(dt.UTC)
+        for rel in self.desired.relations:
+            if rel.validator != node:
+                continue
+            for chain in (self.current_chain(rel), self.desired.known_certificates.get(rel.subject, {}).get(rel.kind)):
+                if not chain:
+                    continue
+                cas, _ = complete_chain(chain[0], [*chain[1:], *pool], now)
+                needed.update(c.fingerprint_sha256 for c in ([chain[0]] if chain[0].self_signed else cas))
+        return needed
+
+    def current_chain(self, rel: TrustRelation) -> tuple[CertView, ...] | None:
+        obs = self.observed.nodes.get(rel.subject)
+        return obs.certificates.get(rel.kind) if obs is not None and obs.ok else None
+
+    def removals(self, node: NodeDesired, obs: NodeObservation) -> None:
+        prune = self.prune_enabled(node)
+        named = {t.fingerprint for t in node.trust}
+        needed = self.still_needed(node.node) | named
+        can_remove = obs.capabilities is not None and obs.capabilities.can_remove_trust
+        for store, certs in sorted(obs.trust.items()):
+            if node.product == "cucm" and store not in {t.store for t in node.trust}:
+                continue
+            seen: set[str] = set()
+            to_remove: list[tuple[CertView, str]] = []
+            for cert in certs:
+                duplicate = cert.fingerprint_sha256 in seen
+                seen.add(cert.fingerprint_sha256)
+                if duplicate:
+                    self.findings.append(Finding(
+                        "MRA023", Severity.WARNING,
+                        f'"{cert.display_name}" ({cert.fingerprint_sha256[:16]}…) is in the {store} list twice',
+                        fix="remove the extra copy (set prune: true to have mrakit plan it)",
+                        cluster=node.cluster, node=node.node, evidence={"fingerprint_sha256": cert.fingerprint_sha256}))
+                    if prune:
+                        to_remove.append((cert, "a duplicate entry"))
+                elif prune and cert.fingerprint_sha256 not in needed:
+                    to_remove.append((cert, "not derived by mrakit, not named in the inventory and not needed by "
+                                            "any current or desired chain"))
+            if to_remove and len(to_remove) > self.ratio * max(1, len(certs)) and not self.force:
+                raise UnsafePlanError(
+                    f"the plan would remove {len(to_remove)} of {len(certs)} entries from the {store} list of "
+                    f"{node.node} (more than {self.ratio:.0%}); review it and re-run with --force")
+            for cert, why in to_remove:
+                detail = f"{store}|{cert.fingerprint_sha256}|{why[:9]}"
+                reasons = (Reason("prune", f'"{cert.display_name}" is {why}'),)
+                if can_remove:
+                    self.actions.append(Action(
+                        id=_action_id(PHASE_PRUNE, "trust.remove", node.node, detail), phase=PHASE_PRUNE,
+                        kind="trust.remove", cluster=node.cluster, node=node.node, product=node.product, store=store,
+                        subject=cert.subject, fingerprint=cert.fingerprint_sha256, pem=cert.pem, reasons=reasons,
+                        summary=f'remove "{cert.display_name}" from {_label(node.cluster, node.node)}'))
+                else:
+                    how = ("Maintenance > Security > Trusted CA list: select the entry and Delete"
+                           if node.product == "expressway" else f"CLI: set cert delete {store} <file name>")
+                    self.actions.append(Action(
+                        id=_action_id(PHASE_PRUNE, "manual", node.node, detail), phase=PHASE_PRUNE, kind="manual",
+                        cluster=node.cluster, node=node.node, product=node.product, store=store, subject=cert.subject,
+                        fingerprint=cert.fingerprint_sha256, reasons=reasons,
+                        summary=f'remove "{cert.display_name}" from {_label(node.cluster, node.node)} by hand',
+                        instructions=f"On {node.node}, {how}: subject {cert.subject!r}, SHA-256 "
+                                     f"{cert.fingerprint_sha256} (no API can delete it)."))
+
+    def cucm_version_steps(self) -> None:
+        for cucm in self.inventory.cucm.values():
+            if cucm.version.major >= 14 or not self.in_scope(cucm.name):
+                continue
+            for action in [a for a in self.actions if a.node == cucm.publisher.fqdn and a.kind == "trust.add"]:
+                self.actions[self.actions.index(action)] = replace(
+                    action, kind="manual", id=action.id.replace("trust.add", "manual"),
+                    summary=action.summary + " by hand (CUCM before 14 has no certificate REST API)",
+                    instructions=f"On {cucm.publisher.fqdn}: save the PEM below and run `set cert import trust "
+                                 f"{(action.store or '').replace('-trust', '')}` (CLI).")
+
+    def build(self) -> list[Action]:
+        for node in self.desired.nodes:
+            if not self.in_scope(node.cluster):
+                continue
+            obs = self.observed.nodes.get(node.node)
+            if obs is None or not obs.ok:
+                continue
+            self.trust_additions(node, obs)
+        for node in self.desired.nodes:
+            obs = self.observed.nodes.get(node.node)
+            if node.product == "expressway" and obs is not None and obs.ok and self.in_scope(node.cluster):
+                self.installs(node, obs)
+        self.cucm_installs()
+        for node in self.desired.nodes:
+            obs = self.observed.nodes.get(node.node)
+            if obs is not None and obs.ok and self.in_scope(node.cluster):
+                self.removals(node, obs)
+        self.cucm_version_steps()
+        order = {"trust.add": 0, "cert.install": 1, "manual": 2, "trust.remove": 3}
+        cluster_order = {name: i for i, name in enumerate([*self.inventory.expressway, *self.inventory.cucm])}
+        node_order = {n.node: i for i, n in enumerate(self.desired.nodes)}
+        return sorted(self.actions, key=lambda a: (a.phase, cluster_order.get(a.cluster, 0),
+                                                   node_order.get(a.node, 0), order[a.kind], a.id))
+
+
+def compute_plan(
+    inventory: Inventory,
+    observed: ObservedState,
+    *,
+    limit: Sequence[str] | None = None,
+    force: bool = False,
+    max_removal_ratio: float | None = None,
+    at: dt.datetime | None = None,
+) -> Plan:
+    """The plan for `inventory` given what was observed. Pure: no network, no writes."""
+    desired = desired_state(inventory, observed.certificates(), extra_authorities=observed.trust_pool(), at=at)
+    planner = _Planner(inventory, desired, observed, limit=limit, force=force, max_removal_ratio=max_removal_ratio)
+    actions = planner.build()
+    findings = [*desired.all_findings(), *planner.findings]
+    for failed in observed.failed():
+        findings.append(Finding("UNREACHABLE", Severity.ERROR, f"could not read {failed.node}: {failed.error}",
+                                fix="check the node's address, credentials and API access, then plan again",
+                                cluster=failed.cluster, node=failed.node))
+    return Plan(
+        inventory_path=str(inventory.path),
+        inventory_sha256=inventory.sha256,
+        created_at=(at or dt.datetime.now(dt.UTC)).isoformat(timespec="seconds"),
+        node_fingerprints={fqdn: o.fingerprint for fqdn, o in sorted(observed.nodes.items())},
+        actions=tuple(actions),
+        findings=tuple(findings),
+        unreachable={o.node: o.error or "" for o in observed.failed()},
+    )
+
+
+def plan(
+    inventory: Inventory,
+    *,
+    workers: int | None = None,
+    limit: Sequence[str] | None = None,
+    force: bool = False,
+    environ: Mapping[str, str] | None = None,
+    progress: ProgressCallback | None = None,
+    connections: Any = None,
+) -> Plan:
+    """Observe every node (in parallel) and plan. Opens and closes its own connections (and an
+    in-process lab for `connection: lab`) unless `connections` is given."""
+    from mrakit.adapters.connect import connect
+
+    own = connections is None
+    conns = connect(inventory, environ=environ) if own else connections
+    try:
+        observed = observe(inventory, conns.expressway, conns.cucm, workers=workers, progress=progress)
+        return compute_plan(inventory, observed, limit=limit, force=force)
+    finally:
+        if own:
+            conns.close()
+
+
+__all__ = ["Action", "DesiredTrust", "Plan", "compute_plan", "observation_summary", "plan"]
+_ = Iterable

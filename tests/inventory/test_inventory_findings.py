@@ -1,0 +1,308 @@
+"""Offline findings on the certificates an inventory names (desired_state → node and state findings):
+MRA001 (version-aware EKUs), MRA004, MRA008, MRA010/MRA013, MRA016, MRA020 (chain cannot be completed)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from mrakit.desired import DesiredState
+from mrakit.pki import CLIENT_AUTH, SERVER_AUTH, generate_private_key
+
+SERVER_ONLY = (SERVER_AUTH,)
+
+EDGE_ONLY = """\
+version: 1
+authorities:
+  acme-chain: {{file: pki/acme-chain.pem}}
+expressway:
+  exp-e:
+    role: edge
+    version: {version}
+    server_eku_upload: {upload}
+    cluster_fqdn: expe1.acme.com
+    peers:
+      - {{fqdn: expe1.acme.com, certificate: pki/expe1.pem}}
+"""
+
+PAIR = """\
+version: 1
+authorities:
+  acme-chain: {file: pki/acme-chain.pem}
+expressway:
+  exp-e:
+    role: edge
+    version: X15.5.1
+    cluster_fqdn: mra.acme.com
+    peers:
+      - {fqdn: expe1.acme.com, certificate: pki/expe1.pem}
+      - {fqdn: expe2.acme.com, certificate: pki/expe2.pem}
+  exp-c:
+    role: control
+    version: X15.5.1
+    cluster_fqdn: expc.acme.local
+    domains: [acme.com, acme.org]
+    traversal: exp-e
+    peers:
+      - {fqdn: expc1.acme.local, certificate: pki/expc1.pem}
+      - {fqdn: expc2.acme.local, certificate: pki/expc2.pem}
+endpoints: {phones: true, jabber: true, tc_endpoints: false}
+"""
+
+E_SANS = ["mra.acme.com", "acme.com", "acme.org"]
+C_SANS = ["expc.acme.local", "acme.com", "acme.org"]
+
+
+def found(state: DesiredState) -> list[tuple[str, str, str | None]]:
+    """(code, severity, node) of every finding, sorted."""
+    return sorted((f.code, f.severity.value, f.node) for f in state.all_findings())
+
+
+def pair(inventory, pki, *, e_sans=E_SANS, c_sans=C_SANS):
+    """The PAIR inventory with correct certificates, unless told otherwise; returns (workspace, CA chain)."""
+    acme = pki.chain("Acme")
+    ws = inventory(text=PAIR)
+    ws.certs("pki/acme-chain.pem", acme.certs)
+    for n in (1, 2):
+        ws.leaf(f"pki/expe{n}.pem", acme.leaf("mra.acme.com", [f"expe{n}.acme.com", *e_sans]))
+        ws.leaf(f"pki/expc{n}.pem", acme.leaf("expc.acme.local", [f"expc{n}.acme.local", *c_sans]))
+    return ws, acme
+
+
+def test_correct_pair_has_no_findings(inventory, pki):
+    ws, _acme = pair(inventory, pki)
+    assert found(ws.desired()) == []
+
+
+# --------------------------------------------------------------------------------------------------- MRA001
+@pytest.mark.parametrize(("version", "upload", "fires"), [
+    ("X14.3", "false", True),
+    ("X15.3.2", "false", True),      # before X15.4: both EKUs on both roles
+    ("X15.3.2", "true", True),       # EnableServerEkuUpload does not exist before X15.4
+    ("X15.4", "false", True),        # X15.4 without EnableServerEkuUpload: still both
+    ("X15.4", "true", False),        # X15.4 edge with EnableServerEkuUpload: serverAuth-only accepted
+    ("X15.5.1", "false", False),     # X15.5: the server store takes serverAuth-only
+])
+def test_mra001_server_auth_only_edge_certificate_by_version(inventory, pki, version, upload, fires):
+    acme = pki.chain("Acme")
+    ws = inventory(text=EDGE_ONLY.format(version=version, upload=upload))
+    ws.certs("pki/acme-chain.pem", acme.certs)
+    ws.leaf("pki/expe1.pem", acme.leaf("expe1.acme.com", ["expe1.acme.com"], ekus=SERVER_ONLY))
+    state = ws.desired()
+    assert found(state) == ([("MRA001", "error", "expe1.acme.com")] if fires else [])
+    if fires:
+        (finding,) = state.all_findings()
+        assert "lacks clientAuth" in finding.message
+        assert finding.cluster == "exp-e"
+
+
+def test_mra001_not_for_a_certificate_with_both_ekus_on_an_old_edge(inventory, pki):
+    acme = pki.chain("Acme")
+    ws = inventory(text=EDGE_ONLY.format(version="X14.3", upload="false"))
+    ws.certs("pki/acme-chain.pem", acme.certs)
+    ws.leaf("pki/expe1.pem", acme.leaf("expe1.acme.com", ["expe1.acme.com"], ekus=(SERVER_AUTH, CLIENT_AUTH)))
+    assert found(ws.desired()) == []
+
+
+def test_mra001_x15_5_control_without_client_certificate_needs_both_ekus(inventory, pki):
+    """Without a client_certificate the C presents its server certificate as TLS client."""
+    acme = pki.chain("Acme")
+    ws = inventory(text=PAIR)
+    ws.certs("pki/acme-chain.pem", acme.certs)
+    for n in (1, 2):
+        ws.leaf(f"pki/expe{n}.pem", acme.leaf("mra.acme.com", [f"expe{n}.acme.com", *E_SANS], ekus=SERVER_ONLY))
+        ws.leaf(f"pki/expc{n}.pem", acme.leaf("expc.acme.local", [f"expc{n}.acme.local", *C_SANS], ekus=SERVER_ONLY))
+    assert found(ws.desired()) == [("MRA001", "error", "expc1.acme.local"), ("MRA001", "error", "expc2.acme.local")]
+
+
+SPLIT_MIXED = PAIR.replace(
+    "      - {fqdn: expc1.acme.local, certificate: pki/expc1.pem}\n",
+    "      - {fqdn: expc1.acme.local, certificate: pki/expc1.pem, client_certificate: pki/expc1-client.pem}\n")
+
+
+def test_mra001_x15_5_client_certificate_without_client_auth(inventory, pki):
+    acme = pki.chain("Acme")
+    ws = inventory(text=SPLIT_MIXED.replace(
+        "pki/expc2.pem}", "pki/expc2.pem, client_certificate: pki/expc2-client.pem}"))
+    ws.certs("pki/acme-chain.pem", acme.certs)
+    for n in (1, 2):
+        ws.leaf(f"pki/expe{n}.pem", acme.leaf("mra.acme.com", [f"expe{n}.acme.com", *E_SANS], ekus=SERVER_ONLY))
+        ws.leaf(f"pki/expc{n}.pem", acme.leaf("expc.acme.local", [f"expc{n}.acme.local", *C_SANS], ekus=SERVER_ONLY))
+    ws.leaf("pki/expc1-client.pem", acme.leaf("expc.acme.local", ["expc1.acme.local"], ekus=(CLIENT_AUTH,)))
+    ws.leaf("pki/expc2-client.pem", acme.leaf("expc.acme.local", ["expc2.acme.local"], ekus=SERVER_ONLY))
+    state = ws.desired()
+    assert found(state) == [("MRA001", "error", "expc2.acme.local")]
+    assert "client certificate" in state.all_findings()[0].message
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "BUG: mrakit/rules/eku.py:18 decides per cluster (`any(p.client_certificate for p in cluster.peers)`): "
+    "once one X15.5 control peer has a client_certificate, a peer without one may have a serverAuth-only "
+    "server certificate, although that peer presents its server certificate as TLS client (desired.py "
+    "control_client_kind returns 'server' for it) and the edge validates it for clientAuth; expected MRA001 "
+    "on expc2, got no finding"))
+def test_mra001_x15_5_peer_without_client_certificate_in_a_mixed_cluster(inventory, pki):
+    acme = pki.chain("Acme")
+    ws = inventory(text=SPLIT_MIXED)
+    ws.certs("pki/acme-chain.pem", acme.certs)
+    for n in (1, 2):
+        ws.leaf(f"pki/expe{n}.pem", acme.leaf("mra.acme.com", [f"expe{n}.acme.com", *E_SANS], ekus=SERVER_ONLY))
+        ws.leaf(f"pki/expc{n}.pem", acme.leaf("expc.acme.local", [f"expc{n}.acme.local", *C_SANS], ekus=SERVER_ONLY))
+    ws.leaf("pki/expc1-client.pem", acme.leaf("expc.acme.local", ["expc1.acme.local"]))
+    state = ws.desired()
+    # expc2 has no client certificate, so its serverAuth-only server certificate is what it presents as client.
+    assert found(state) == [("MRA001", "error", "expc2.acme.local")]
+
+
+def test_c_and_e_on_different_releases_from_x15_5_is_an_error(inventory, pki):
+    ws, _acme = pair(inventory, pki)
+    ws.edit("    version: X15.5.1\n    cluster_fqdn: mra.acme.com",
+            "    version: X15.4\n    cluster_fqdn: mra.acme.com")
+    state = ws.desired()
+    version_findings = [f for f in state.findings if f.cluster == "exp-c" and "same version" in f.message]
+    assert len(version_findings) == 1
+    assert version_findings[0].severity.value == "error"
+    assert version_findings[0].evidence == {"control": "X15.5.1", "edge": "X15.4.0"}
+
+
+# --------------------------------------------------------------------------------------------------- MRA004
+@pytest.mark.parametrize(("common_name", "extra"), [
+    ("mra.acme.com", ["*.acme.com"]),
+    ("*.acme.com", []),
+])
+def test_mra004_wildcard_on_an_expressway_certificate(inventory, pki, common_name, extra):
+    acme = pki.chain("Acme")
+    ws, _ = pair(inventory, pki)
+    ws.leaf("pki/expe1.pem", acme.leaf(common_name, ["mra.acme.com", "expe1.acme.com", *E_SANS, *extra]))
+    state = ws.desired()
+    codes = [(c, s, n) for c, s, n in found(state) if c != "MRA015"]  # a wildcard CN is also a CN mismatch
+    assert codes == [("MRA004", "error", "expe1.acme.com")]
+    (finding,) = [f for f in state.all_findings() if f.code == "MRA004"]
+    assert finding.evidence["wildcards"] == ["*.acme.com"]
+
+
+# ------------------------------------------------------------------------------------------- MRA010 / MRA013
+def test_mra010_control_certificate_missing_a_domain(inventory, pki):
+    ws, _acme = pair(inventory, pki, c_sans=["expc.acme.local", "acme.com"])
+    state = ws.desired()
+    assert found(state) == [("MRA010", "error", "expc1.acme.local"), ("MRA010", "error", "expc2.acme.local")]
+    assert {f.evidence["missing_san"] for f in state.all_findings()} == {"acme.org"}
+
+
+@pytest.mark.parametrize(("endpoints", "severity"), [
+    ("{phones: true, jabber: true, tc_endpoints: false}", "error"),
+    ("{phones: false, jabber: true, tc_endpoints: true}", "error"),    # room endpoints count as devices
+    ("{phones: false, jabber: true, tc_endpoints: false}", "warning"),  # Jabber alone can accept a prompt
+])
+def test_mra013_edge_certificate_missing_a_domain(inventory, pki, endpoints, severity):
+    ws, _acme = pair(inventory, pki, e_sans=["mra.acme.com", "acme.com"])
+    ws.edit("{phones: true, jabber: true, tc_endpoints: false}", endpoints)
+    state = ws.desired()
+    assert found(state) == [("MRA013", severity, "expe1.acme.com"), ("MRA013", severity, "expe2.acme.com")]
+    assert {f.evidence["missing_san"] for f in state.all_findings()} == {"acme.org"}
+
+
+def test_mra015_missing_peer_fqdn_on_a_shared_certificate(inventory, pki):
+    """One certificate copied to both peers must list every peer's FQDN (MRA016); here it lacks expe2."""
+    acme = pki.chain("Acme")
+    ws, _ = pair(inventory, pki)
+    shared = acme.leaf("mra.acme.com", ["expe1.acme.com", *E_SANS])
+    ws.leaf("pki/expe1.pem", shared)
+    ws.leaf("pki/expe2.pem", shared)
+    state = ws.desired()
+    assert found(state) == [("MRA015", "error", "expe2.acme.com"), ("MRA016", "warning", None)]
+
+
+# --------------------------------------------------------------------------------------------------- MRA016
+def test_mra016_two_peers_sharing_one_key(inventory, pki):
+    acme = pki.chain("Acme")
+    ws, _ = pair(inventory, pki)
+    key = generate_private_key("p256")
+    ws.leaf("pki/expc1.pem", acme.leaf("expc.acme.local", ["expc1.acme.local", *C_SANS], key=key))
+    ws.leaf("pki/expc2.pem", acme.leaf("expc.acme.local", ["expc2.acme.local", *C_SANS], key=key))
+    state = ws.desired()
+    assert found(state) == [("MRA016", "warning", None)]
+    (finding,) = state.findings
+    assert finding.cluster == "exp-c"
+    assert finding.evidence == {"peers": ["expc1.acme.local", "expc2.acme.local"]}
+
+
+# --------------------------------------------------------------------------------------------------- MRA008
+def test_mra008_certificate_does_not_match_its_key(inventory, pki):
+    acme = pki.chain("Acme")
+    ws, _ = pair(inventory, pki)
+    issued = acme.leaf("mra.acme.com", ["expe2.acme.com", *E_SANS])
+    ws.leaf("pki/expe2.pem", issued, key=generate_private_key("p256"))
+    state = ws.desired()
+    assert found(state) == [("MRA008", "error", "expe2.acme.com")]
+    (finding,) = state.all_findings()
+    assert finding.message == "expe2.pem does not match the private key expe2.key"
+    assert finding.evidence == {"certificate": issued.cert.fingerprint_sha256}
+
+
+def test_mra008_with_an_explicit_key_path(inventory, pki):
+    acme = pki.chain("Acme")
+    ws, _ = pair(inventory, pki)
+    ws.edit("{fqdn: expe2.acme.com, certificate: pki/expe2.pem}",
+            "{fqdn: expe2.acme.com, certificate: pki/expe2.pem, key: keys/other.key}")
+    other = acme.leaf("mra.acme.com", ["expe2.acme.com", *E_SANS])
+    ws.leaf("keys/other.pem", other)  # writes keys/other.key, a key that is not expe2.pem's
+    ws.written.discard("keys/other.pem")
+    state = ws.desired()
+    assert found(state) == [("MRA008", "error", "expe2.acme.com")]
+
+
+# --------------------------------------------------------------------------------------------------- MRA020
+@pytest.mark.parametrize("present", ["root-only", "issuing-only"])
+def test_mra020_chain_cannot_be_completed(inventory, pki, trust_entries, expected_entries, present):
+    acme = pki.chain("Acme")
+    ws, _ = pair(inventory, pki)
+    known = [acme.root.cert] if present == "root-only" else [acme.issuing.cert]
+    ws.certs("pki/acme-chain.pem", known)
+    missing = acme.issuing.cert if present == "root-only" else acme.root.cert
+    state = ws.desired()
+
+    mra020 = [f for f in state.findings if f.code == "MRA020"]
+    assert sorted((f.cluster, f.node, f.severity.value) for f in mra020) == [
+        ("exp-c", "expc1.acme.local", "error"), ("exp-c", "expc2.acme.local", "error"),
+        ("exp-e", "expe1.acme.com", "error"), ("exp-e", "expe2.acme.com", "error")]
+    for finding in mra020:
+        assert finding.evidence["missing_issuer"] == missing.subject
+        assert f"issuer {missing.subject!r} is not known" in finding.message
+    # What is known of the chain is still trusted; the missing certificate cannot be.
+    expected = [] if present == "root-only" else expected_entries(("trusted_ca", [acme.issuing.cert]))
+    for fqdn in ("expe1.acme.com", "expc2.acme.local"):
+        assert trust_entries(state.node(fqdn)) == expected
+
+
+def test_mra020_chain_completed_from_the_certificate_file(inventory, pki, trust_entries, expected_entries):
+    """The same missing authority, but the leaf file carries its chain: nothing is missing."""
+    acme = pki.chain("Acme")
+    ws, _ = pair(inventory, pki)
+    ws.certs("pki/acme-chain.pem", [acme.root.cert])
+    for n in (1, 2):
+        ws.leaf(f"pki/expe{n}.pem", acme.leaf("mra.acme.com", [f"expe{n}.acme.com", *E_SANS]), [acme.issuing.cert])
+        ws.leaf(f"pki/expc{n}.pem", acme.leaf("expc.acme.local", [f"expc{n}.acme.local", *C_SANS]),
+                [acme.issuing.cert])
+    state = ws.desired()
+    assert found(state) == []
+    assert trust_entries(state.node("expe1.acme.com")) == expected_entries(("trusted_ca", acme.certs))
+
+
+def test_validate_exits_2_on_error_findings(inventory, pki, run_mrakit):
+    ws, _ = pair(inventory, pki, c_sans=["expc.acme.local", "acme.com"])  # MRA010 errors
+    proc = run_mrakit("validate", "-i", ws.path, "--format", "json")
+    assert proc.returncode == 2, proc.stderr
+    report = json.loads(proc.stdout)
+    assert report["valid"] is True
+    assert sorted((f["code"], f["node"]) for f in report["findings"]) == [
+        ("MRA010", "expc1.acme.local"), ("MRA010", "expc2.acme.local")]
+
+
+def test_validate_exits_0_on_warnings_only(inventory, pki, run_mrakit):
+    ws, _ = pair(inventory, pki, e_sans=["mra.acme.com", "acme.com"])  # MRA013, Jabber only: warnings
+    ws.edit("{phones: true, jabber: true, tc_endpoints: false}", "{phones: false, jabber: true}")
+    proc = run_mrakit("validate", "-i", ws.path)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "0 error(s), 2 warning(s)" in proc.stdout
