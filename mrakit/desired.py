@@ -79,6 +79,7 @@ class DesiredTrust:
     store: Store
     cert: CertView
     reasons: tuple[Reason, ...]
+    features: tuple[str, ...] = ()  # what breaks without it: "TLS Verify", "traversal zone (C validates E)", …
 
     @property
     def subject(self) -> str:
@@ -155,6 +156,21 @@ class DesiredState:
         return {"nodes": [n.to_dict() for n in self.nodes], "findings": [f.to_dict() for f in self.findings]}
 
 
+def _merge(entries: Iterable[DesiredTrust]) -> list[DesiredTrust]:
+    """One entry per (store, certificate), in first-seen order, with every reason and feature."""
+    merged: dict[tuple[str, str], DesiredTrust] = {}
+    for entry in entries:
+        key = (entry.store, entry.fingerprint)
+        if key not in merged:
+            merged[key] = entry
+            continue
+        have = merged[key]
+        reasons = (*have.reasons, *(r for r in entry.reasons if r not in have.reasons))
+        features = (*have.features, *(f for f in entry.features if f not in have.features))
+        merged[key] = DesiredTrust(have.store, have.cert, reasons, features)
+    return list(merged.values())
+
+
 def _cert_ref(cert_file: CertificateFile | None) -> dict[str, str] | str:
     if cert_file is None:
         return "keep current"
@@ -187,8 +203,9 @@ def complete_chain(leaf: CertView, pool: Sequence[CertView], at: dt.datetime) ->
 
 class _Deriver:
     def __init__(self, inventory: Inventory, observed: ObservedCertificates, extra: Sequence[CertView],
-                 at: dt.datetime) -> None:
+                 at: dt.datetime, prefer_observed: bool = False) -> None:
         self.inventory = inventory
+        self.prefer_observed = prefer_observed
         self.at = at
         self.certs: dict[str, dict[str, tuple[CertView, ...]]] = {}
         pool: list[CertView] = []
@@ -207,6 +224,8 @@ class _Deriver:
         """The certificates each node presents: the inventory's files win over what was observed."""
         for fqdn, kinds in observed.items():
             self.certs[fqdn] = {kind: tuple(chain) for kind, chain in kinds.items() if chain}
+        if self.prefer_observed:
+            snapshot = {fqdn: dict(kinds) for fqdn, kinds in self.certs.items()}
         for cluster in self.inventory.expressway.values():
             for peer in cluster.peers:
                 known = self.certs.setdefault(peer.fqdn, {})
@@ -218,6 +237,9 @@ class _Deriver:
             known = self.certs.setdefault(cucm.publisher.fqdn, {})
             for kind, cert_file in cucm.certificates.items():
                 known[kind] = cert_file.certificates
+        if self.prefer_observed:
+            for fqdn, kinds in snapshot.items():
+                self.certs.setdefault(fqdn, {}).update(kinds)
 
     def note(self, fqdn: str, finding: Finding) -> None:
         self.node_findings.setdefault(fqdn, []).append(finding)
@@ -283,6 +305,7 @@ class _Deriver:
     # trust -------------------------------------------------------------------------------
     def trust_for(self, relations: Iterable[TrustRelation]) -> dict[str, list[DesiredTrust]]:
         entries: dict[str, dict[tuple[Store, str], tuple[CertView, list[Reason]]]] = {}
+        features: dict[tuple[str, Store, str], list[str]] = {}
         unresolved: set[tuple[str, str, str]] = set()
         for rel in relations:
             chain = self.certs.get(rel.subject, {}).get(rel.kind)
@@ -297,7 +320,8 @@ class _Deriver:
             if missing and (rel.subject, rel.kind, missing) not in unresolved:
                 unresolved.add((rel.subject, rel.kind, missing))
                 self.findings.append(Finding(
-                    "MRA020", Severity.ERROR,
+                    # An intermediate is known but not its root: MRA021; nothing above the leaf: MRA020.
+                    "MRA021" if cas else "MRA020", Severity.ERROR,
                     f"the chain of {rel.label} cannot be completed: issuer {missing!r} is not known",
                     fix="add the CA certificate with that subject to `authorities` (or to the certificate file "
                     "after the leaf)",
@@ -315,6 +339,10 @@ class _Deriver:
                     text = f"it is an intermediate of {rel.label}'s chain ({rel.feature})"
                 key = (rel.store, ca.fingerprint_sha256)
                 _, reasons = node_entries.setdefault(key, (ca, []))
+                needed_for = features.setdefault((rel.validator, *key), [])
+                label = f"{rel.feature} for {rel.subject}"
+                if label not in needed_for:
+                    needed_for.append(label)
                 primary, *others = [c for c in rel.codes if c != "MRA023"]
                 also = f" [also {', '.join(others)}]" if others else ""
                 candidates = [Reason(primary, f"{rel.validator_cluster}/{_short(rel.validator)}: trust "
@@ -323,7 +351,8 @@ class _Deriver:
                     candidates.append(Reason("MRA023", f"every peer of {rel.validator_cluster} needs it: "
                                                        "Expressway trust lists do not replicate"))
                 reasons.extend(r for r in candidates if r not in reasons)
-        return {node: [DesiredTrust(store, ca, tuple(reasons)) for (store, _), (ca, reasons) in items.items()]
+        return {node: [DesiredTrust(store, ca, tuple(reasons), tuple(features[(node, store, fp)]))
+                       for (store, fp), (ca, reasons) in items.items()]
                 for node, items in entries.items()}
 
     def named_trust(self, cluster: ExpresswayCluster) -> list[DesiredTrust]:
@@ -391,7 +420,7 @@ class _Deriver:
         window = self.inventory.defaults.renewal_window_days
         findings += check_validity(cert, self.at, window) + check_wildcard(cert) + check_san_limit(cert)
         findings += check_common_name(cert)
-        needed = server_certificate_ekus(cluster)
+        needed = server_certificate_ekus(cluster, has_client_certificate="client" in self.certs.get(peer.fqdn, {}))
         missing_ekus = [e for e in needed if not cert.allows_purpose(e)]
         if missing_ekus:
             findings.append(Finding(
@@ -487,7 +516,7 @@ class _Deriver:
                 continue
             split = control.version.at_least("X15.5") or edge.version.at_least("X15.5")
             self.findings.append(Finding(
-                "MRA001" if split else "VERSION", Severity.ERROR if split else Severity.WARNING,
+                "VER001", Severity.ERROR if split else Severity.WARNING,
                 f"{control.name} runs {control.version} and its edge {edge.name} runs {edge.version}; "
                 + ("from X15.5 C and E must run the same version" if split else "C and E should run one version"),
                 fix="upgrade both clusters to the same release", cluster=control.name,
@@ -504,7 +533,7 @@ class _Deriver:
         for (store, subject), entries in by_subject.items():
             if len(entries) > 1:
                 winner, *hidden = entries
-                features = sorted({r.text.rsplit("(", 1)[-1].rstrip(")") for e in hidden for r in e.reasons})
+                features = sorted({feature for e in hidden for feature in e.features})
                 findings.append(Finding(
                     "MRA022", Severity.ERROR,
                     f"{len(entries)} certificates with subject {subject!r} are needed in {store}; the Expressway "
@@ -534,9 +563,7 @@ class _Deriver:
             self.shared_keys(cluster)
             named = self.named_trust(cluster)
             for peer in cluster.peers:
-                entries = list(trust.get(peer.fqdn, []))
-                known = {(e.store, e.fingerprint) for e in entries}
-                entries += [n for n in named if (n.store, n.fingerprint) not in known]
+                entries = _merge([*trust.get(peer.fqdn, []), *named])
                 common_name, sans = self.required_sans(cluster, peer)
                 findings = self.check_expressway_certificate(cluster, peer, common_name, sans)
                 findings += self.shadowing(peer.fqdn, cluster.name, entries)
@@ -563,12 +590,14 @@ def desired_state(
     *,
     extra_authorities: Sequence[CertView] = (),
     at: dt.datetime | None = None,
+    prefer_observed: bool = False,
 ) -> DesiredState:
     """The desired trust lists, required SANs and certificates of every node, each with reasons.
 
     `observed` supplies the certificates nodes present today (fqdn → kind → chain, leaf first) for
-    peers whose certificate the inventory does not name; `extra_authorities` adds CA certificates
-    seen on the nodes that may complete a chain. Pure: no network, no writes.
+    peers whose certificate the inventory does not name (`prefer_observed=True`: even where it
+    does, which gives the trust the deployment needs *as it is now*); `extra_authorities` adds CA
+    certificates seen on the nodes that may complete a chain. Pure: no network, no writes.
     """
     when = at or dt.datetime.now(dt.UTC)
-    return _Deriver(inventory, observed or {}, extra_authorities, when).derive()
+    return _Deriver(inventory, observed or {}, extra_authorities, when, prefer_observed).derive()

@@ -39,6 +39,7 @@ class NodeObservation:
     capabilities: Capabilities | None = None
     error: str | None = None
     pending_csr_key: str | None = None  # SHA-256 of the public key of a CSR pending on the box
+    cucm_servers: tuple[str, ...] = ()  # control clusters: the CUCM publishers as configured
 
 
     @property
@@ -86,6 +87,7 @@ def observe_expressway(adapter: ExpresswayApi, cluster: str, role: str) -> NodeO
         if client:
             certificates["client"] = client
         pending = adapter.pending_csr()
+        cucm_servers = adapter.cucm_servers() if role == "control" else ()
     except MrakitError as exc:
         return NodeObservation(adapter.node, cluster, "expressway", role, error=str(exc))
     pending_key = None
@@ -94,7 +96,8 @@ def observe_expressway(adapter: ExpresswayApi, cluster: str, role: str) -> NodeO
                                                 serialization.PublicFormat.SubjectPublicKeyInfo)
         pending_key = hashlib.sha256(der).hexdigest()
     return NodeObservation(adapter.node, cluster, "expressway", role, version, {EXPRESSWAY_STORE: trust},
-                           certificates, adapter.capabilities, pending_csr_key=pending_key)
+                           certificates, adapter.capabilities, pending_csr_key=pending_key,
+                           cucm_servers=cucm_servers)
 
 
 def observe_cucm(adapter: CucmApi, cluster: str, role: str) -> NodeObservation:

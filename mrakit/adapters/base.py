@@ -71,6 +71,10 @@ class ExpresswayApi(Protocol):
         """Generate a key and CSR on the box (the key never leaves it)."""
         ...
 
+    def cucm_servers(self) -> tuple[str, ...]:
+        """Control clusters: how each CUCM publisher is configured (name or address; MRA034)."""
+        ...
+
     def pending_csr(self) -> x509.CertificateSigningRequest | None:
         """The CSR generated on the box and not yet completed, if any."""
         ...

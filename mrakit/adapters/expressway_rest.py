@@ -84,6 +84,15 @@ class ExpresswayRest:
             text = self.client.read(CSR).text
         return load_csr(text.encode("utf-8"), source=f"{self.node} pending CSR")
 
+    def cucm_servers(self) -> tuple[str, ...]:
+        try:
+            data = self.client.read("/api/provisioning/controller/server/cucm").json()
+        except AdapterError as exc:
+            if exc.status in (404, 405):
+                return ()  # an edge has no CUCM servers
+            raise
+        return tuple(str(item.get("Publisher", "")) for item in data if isinstance(item, dict))
+
     def pending_csr(self) -> x509.CertificateSigningRequest | None:
         try:
             text = self.client.read(CSR).text

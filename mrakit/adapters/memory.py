@@ -65,6 +65,9 @@ class MemoryExpressway:
         self._call("csr")
         return csr_from_pem(self.state.generate_csr(common_name, list(sans), key_length))
 
+    def cucm_servers(self) -> tuple[str, ...]:
+        return tuple(self.state.cucm_publishers) if self.state.role == "control" else ()
+
     def pending_csr(self) -> x509.CertificateSigningRequest | None:
         return csr_from_pem(self.state.pending_csr) if self.state.pending_csr else None
 

@@ -17,7 +17,8 @@ from tenacity import (
     retry_if_exception,
     stop_after_attempt,
     stop_after_delay,
-    wait_exponential_jitter,
+    wait_exponential,
+    wait_random,
 )
 
 from mrakit.errors import AdapterError, AuthError, NodeUnreachable
@@ -120,7 +121,7 @@ class RestClient:
         return Retrying(
             retry=retry_if_exception(retry_on),
             stop=stop_after_attempt(self.settings.attempts) | stop_after_delay(self.settings.max_retry_seconds),
-            wait=wait_exponential_jitter(initial=0.05, max=2.0, jitter=0.1),
+            wait=wait_exponential(multiplier=0.05, max=2.0) + wait_random(0, 0.1),
             reraise=True,
             before_sleep=None,
         )

@@ -14,6 +14,7 @@ import click
 
 from mrakit.cli.cert import cert_group
 from mrakit.cli.common import EXIT_FAILED, fail
+from mrakit.cli.doctor import doctor_command, probe_command
 from mrakit.cli.inventory import desired, validate
 from mrakit.cli.lab import lab_group
 from mrakit.cli.plan import apply_command, plan_command
@@ -32,6 +33,8 @@ cli.add_command(desired)
 cli.add_command(lab_group)
 cli.add_command(plan_command)
 cli.add_command(apply_command)
+cli.add_command(doctor_command)
+cli.add_command(probe_command)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -64,6 +64,9 @@ class _Builder:
             return None
         file = self.resolve(value)
         key_path = self.resolve(key_value) if key_value else file.with_suffix(".key")
+        if key_value and not key_path.exists() and self.require_files:
+            key_field = "client_key" if path[-1] == "client_certificate" else "key"
+            raise self.error((*path[:-1], key_field), f"file not found: {key_value}")
         if not file.exists():
             if not self.require_files:
                 return None

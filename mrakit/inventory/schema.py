@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import difflib
 import ipaddress
 import json
 from functools import lru_cache
@@ -62,6 +63,11 @@ def _describe(error: ValidationError, def_names: dict[int, str]) -> tuple[list[s
                     "a literal password is not allowed in the inventory; use password_env (an environment "
                     "variable) or password_file"
                 ), True
+            if {"password_env", "password_file"} <= set(value):
+                return [*path, extra[0]], "give either password_env or password_file, not both", True
+            close = difflib.get_close_matches(extra[0], sorted(allowed), n=1, cutoff=0.75)
+            if close:
+                hint = f" (did you mean {close[0]!r}? expected one of: {', '.join(sorted(allowed))})"
             return [*path, extra[0]], f"unknown key {extra[0]!r}{hint}", True
     if kind == "unevaluatedProperties" and isinstance(value, dict):
         return path, error.message, False
@@ -118,7 +124,9 @@ def validate_against_schema(located: Located, name: str = SCHEMA_FILE) -> None:
     for error in errors:
         path, message, at_key = _describe(error, def_names)
         position = located.where(path, key=at_key) or (0, 0)
-        described.append((position, path, message, at_key))
+        # An unknown key is usually a typo of a required one: report it before "missing required key".
+        priority = 0 if error.validator == "additionalProperties" else 1
+        described.append(((priority, *position), path, message, at_key))
     described.sort(key=lambda item: item[0])
     _, path, message, at_key = described[0]
     if len(described) > 1:

@@ -60,7 +60,7 @@ class CucmVersion:
     def __lt__(self, other: object) -> bool:
         if not isinstance(other, CucmVersion):
             return NotImplemented
-        return (self.parts[0], self.su, self.parts[1:]) < (other.parts[0], other.su, other.parts[1:])
+        return (self.parts, self.su) < (other.parts, other.su)
 
     @property
     def major(self) -> int:

@@ -124,15 +124,17 @@ def _trust_in_place(inventory: Inventory, expressway: dict[str, ExpresswayNode],
                     cas: LabAuthorities) -> None:
     """Give every node the trust mrakit would derive for the lab's certificates."""
     state = desired_state(inventory, _observed(expressway, cucm),
-                          extra_authorities=[cas.private_issuing.cert, cas.private_root.cert])
+                          extra_authorities=[cas.private_issuing.cert, cas.private_root.cert], prefer_observed=True)
     for node in state.nodes:
         if node.product == "expressway":
             expressway[node.node].trust = [t.cert.pem for t in node.trust]
         else:
-            for entry in node.trust:
-                units = cucm[node.node].trust.setdefault(entry.store, [])
-                if entry.cert.pem not in units:
-                    units.append(entry.cert.pem)
+            # Trust on the publisher has replicated to every node of its cluster.
+            for cnode in (c for c in cucm.values() if c.publisher == node.node):
+                for entry in node.trust:
+                    units = cnode.trust.setdefault(entry.store, [])
+                    if entry.cert.pem not in units:
+                        units.append(entry.cert.pem)
 
 
 def _apply_scenario(scenario: str, inventory: Inventory, expressway: dict[str, ExpresswayNode],

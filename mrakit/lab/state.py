@@ -27,6 +27,7 @@ class LabState:
         self.expressway = expressway
         self.cucm = cucm
         self.scenario = scenario
+        self.replication_due: dict[str, float] = {}  # CUCM node -> when its trust reaches its cluster
         self.lock = threading.RLock()
 
     @property
@@ -46,16 +47,19 @@ class LabState:
             raise MrakitError(f"no lab state in {directory}; run `mrakit lab init -i INVENTORY` first") from None
         except (OSError, ValueError) as exc:
             raise MrakitError(f"{path}: the lab state is unreadable ({exc}); run `mrakit lab reset`") from None
-        return cls(
+        state = cls(
             directory,
             {k: ExpresswayNode.from_json(v) for k, v in data["expressway"].items()},
             {k: CucmNode.from_json(v) for k, v in data["cucm"].items()},
             data.get("scenario", "fresh"),
         )
+        state.replication_due = {k: float(v) for k, v in data.get("replication_due", {}).items()}
+        return state
 
     def to_json(self) -> dict[str, Any]:
         return {
             "scenario": self.scenario,
+            "replication_due": dict(self.replication_due),
             "expressway": {k: v.to_json() for k, v in self.expressway.items()},
             "cucm": {k: v.to_json() for k, v in self.cucm.items()},
         }

@@ -133,8 +133,8 @@ class _Walk:
         return cert.fingerprint_sha256 in self.trusted_fingerprints
 
     def reached_trust(self, path: Sequence[CertView]) -> bool:
-        """True once a certificate above the leaf is trusted: from there OpenSSL (and so the
-        Expressway) completes the chain from the trust list only, never from the peer's certificates."""
+        """True once a certificate above the leaf is trusted: from there `openssl verify` completes the
+        chain from the trust list only, never from the peer's certificates (both semantics follow it)."""
         return any(self.is_trusted(c) for c in path[1:])
 
     def missing(self, path: Sequence[CertView]) -> ChainResult:
@@ -243,8 +243,16 @@ class _Walk:
         while True:
             current = path[-1]
             if current.self_signed:
-                if self.is_trusted(current):
+                # Even a self-signed certificate is looked up by name: the first entry with its
+                # subject must be it (or hold its key). A CUCM self-signed tomcat and CallManager
+                # pair share one subject, and only the higher one works (MRA022).
+                named = [t for t in self.trust if t.subject_name == current.subject_name]
+                if not named:
+                    return self.untrusted_root(path)
+                if named[0] == current or current.is_signed_by(named[0]):
                     return self.check_path(path)
+                if self.is_trusted(current):
+                    return self.wrong_first_match(path, named[0], named[1:])
                 return self.untrusted_root(path)
             if len(path) > MAX_CHAIN_DEPTH:
                 return self.result(path, ChainReason.TOO_LONG, f"no root within {MAX_CHAIN_DEPTH} certificates")

@@ -6,16 +6,20 @@ from mrakit.inventory.model import ExpresswayCluster
 from mrakit.pki.certview import CLIENT_AUTH, SERVER_AUTH
 
 
-def server_certificate_ekus(cluster: ExpresswayCluster) -> tuple[str, ...]:
+def server_certificate_ekus(cluster: ExpresswayCluster, has_client_certificate: bool | None = None) -> tuple[str, ...]:
     """EKUs an Expressway's server certificate must carry.
 
     Before X15.4 both, on both roles (MRA001). X15.4 lets the edge take serverAuth-only when
     EnableServerEkuUpload is on. From X15.5 the server store needs serverAuth only; a control
-    cluster without a separate client certificate still presents its server certificate as client.
+    peer without a separate client certificate still presents its server certificate as client.
+    `has_client_certificate` says whether the peer in question has one (None: every peer of the
+    cluster names one in the inventory).
     """
     version = cluster.version
     if version.at_least("X15.5"):
-        if cluster.role == "control" and not any(p.client_certificate for p in cluster.peers):
+        if has_client_certificate is None:
+            has_client_certificate = all(p.client_certificate for p in cluster.peers)
+        if cluster.role == "control" and not has_client_certificate:
             return (SERVER_AUTH, CLIENT_AUTH)
         return (SERVER_AUTH,)
     if version.at_least("X15.4") and cluster.role == "edge" and cluster.server_eku_upload:

@@ -9,9 +9,11 @@ Both must behave like the products as docs/apis describes them; where they diffe
 
 from __future__ import annotations
 
+import shutil
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -24,6 +26,7 @@ from mrakit.adapters.memory import MemoryCucm, MemoryExpressway
 from mrakit.errors import AdapterError, UnsupportedOperation
 from mrakit.inventory.load import load_inventory
 from mrakit.inventory.model import Inventory
+from mrakit.lab.seed import init_lab
 from mrakit.lab.state import LabState
 from mrakit.pki.ca import BOTH_EKUS, CertificateAuthority
 from mrakit.pki.certview import CertView
@@ -33,6 +36,7 @@ EDGE = ("expe1.acme.com", "expe2.acme.com")
 CONTROL = ("expc1.acme.local", "expc2.acme.local")
 EXPRESSWAYS = (*EDGE, *CONTROL)
 PUB, SUB = "cucm-pub.acme.local", "cucm-sub1.acme.local"
+EXAMPLE = Path(__file__).resolve().parents[2] / "inventory.example.yaml"
 REPLICATION_BOUND_S = 5.0  # the lab replicates after replication_delay_ms (300 ms by default)
 
 
@@ -67,10 +71,20 @@ class Backend:
         return check()
 
 
+@pytest.fixture(scope="module")
+def fresh_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The example deployment, initialised once (fresh scenario); each test works on a copy of it."""
+    directory = tmp_path_factory.mktemp("contract-template")
+    shutil.copy(EXAMPLE, directory / "inventory.yaml")
+    init_lab(directory / "inventory.yaml", "fresh")
+    return directory
+
+
 @pytest.fixture(params=["rest-lab", "memory"])
-def backend(request: pytest.FixtureRequest, make_deployment: Callable[..., Any]) -> Iterator[Backend]:
-    deployment = make_deployment("fresh")
-    inventory = load_inventory(deployment.path)
+def backend(request: pytest.FixtureRequest, fresh_template: Path, tmp_path: Path,
+            lab_env: dict[str, str]) -> Iterator[Backend]:
+    directory = shutil.copytree(fresh_template, tmp_path / "deployment")
+    inventory = load_inventory(directory / "inventory.yaml")
     if request.param == "memory":
         state = LabState.load(inventory.lab_state_dir)
         expressway = {fqdn: MemoryExpressway(node) for fqdn, node in state.expressway.items()}
@@ -231,7 +245,7 @@ def test_install_without_a_pending_csr_is_refused(backend: Backend) -> None:
     before = node.server_certificate()
     ca = new_root("No CSR Root")
     leaf = ca.issue_leaf("mra.acme.com", ["expe2.acme.com"], ekus=BOTH_EKUS).cert
-    with pytest.raises(AdapterError, match="(?i)signing request"):
+    with pytest.raises(AdapterError, match=r"(?i)signing request"):
         node.install_server_certificate((leaf, ca.cert))
     assert node.server_certificate() == before
 

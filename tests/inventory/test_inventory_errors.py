@@ -71,7 +71,7 @@ CASES = [
         "version)", id="unknown-top-level-key"),
     pytest.param(
         edited("      - fqdn: expc2.acme.local\n", "      - fqdn: expc2.acme.local\n        adress: 192.0.2.22\n"),
-        17, 9, "expressway.exp-c.peers[1].adress", "unknown key 'adress' (expected one of: address, certificate, ",
+        17, 9, "expressway.exp-c.peers[1].adress", "unknown key 'adress' (did you mean 'address'? expected one of: address, certificate, ",
         id="unknown-peer-key"),
     pytest.param(
         edited("    cluster_fqdn: mra.acme.com\n", "    cluster_fqdn: mra.acme.com\n    traversal: exp-c\n"),
@@ -136,7 +136,7 @@ CASES = [
     pytest.param(
         BASE + "defaults:\n  credentials:\n    cucm: {username: ccm, password_env: CUCM_PW, password_file: pw.txt}\n",
         19, 27, "defaults.credentials.cucm.password_env",
-        "unknown key 'password_env' (expected one of: password_file, username)", id="password-env-and-file"),
+        "give either password_env or password_file, not both", id="password-env-and-file"),
     pytest.param(
         edited("      - {fqdn: expe1.acme.com}", "      - {fqdn: expe1.acme.com, client_certificate: pki/c.pem}"),
         8, 52, "expressway.exp-e.peers[0].client_certificate",
@@ -255,18 +255,43 @@ def test_authority_file_holding_a_leaf_is_refused(inventory, pki):
     assert "holds 'expe1.acme.com', which is not a CA certificate" in excinfo.value.message
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "BUG: mrakit/inventory/load.py:75 silently drops an explicitly named `key:` (or `client_key:`) that does "
-    "not exist (key_path becomes None), so MRA008 is never checked; a named certificate that does not exist "
-    "is an error ('file not found'), a named key should be too"))
-def test_explicit_key_file_that_does_not_exist_is_an_error(inventory, pki):
-    ws = inventory(text=edited("{fqdn: expe1.acme.com}",
-                               "{fqdn: expe1.acme.com, certificate: pki/expe1.pem, key: pki/expe1-typo.key}"))
-    ws.leaf("pki/expe1.pem", pki.chain("Acme").leaf("expe1.acme.com"))
+SPLIT_CONTROL = """\
+version: 1
+expressway:
+  exp-e:
+    role: edge
+    version: X15.5.1
+    cluster_fqdn: mra.acme.com
+    peers: [{fqdn: expe1.acme.com}]
+  exp-c:
+    role: control
+    version: X15.5.1
+    cluster_fqdn: expc1.acme.local
+    traversal: exp-e
+    peers:
+      - {fqdn: expc1.acme.local, certificate: pki/expc1.pem, client_certificate: pki/c.pem, client_key: pki/typo.key}
+"""
+
+
+@pytest.mark.parametrize(("text", "line", "column", "path", "named"), [
+    (edited("{fqdn: expe1.acme.com}", "{fqdn: expe1.acme.com, certificate: pki/expc1.pem, key: pki/typo.key}"),
+     8, 65, "expressway.exp-e.peers[0].key", "pki/typo.key"),
+    (SPLIT_CONTROL, 14, 105, "expressway.exp-c.peers[0].client_key", "pki/typo.key"),
+], ids=["key", "client_key"])
+def test_explicit_key_file_that_does_not_exist_is_an_error(inventory, pki, text, line, column, path, named):
+    """A named key that does not exist is an error, like a named certificate (it used to be dropped
+    silently, which skipped the MRA008 check)."""
+    ws = inventory(text=text)
+    acme = pki.chain("Acme")
+    ws.leaf("pki/expc1.pem", acme.leaf("expc1.acme.local"))
+    if "client_certificate" in text:
+        ws.leaf("pki/c.pem", acme.leaf("expc1.acme.local"))
     with pytest.raises(InventoryError) as excinfo:
         ws.load()
-    assert excinfo.value.path == "expressway.exp-e.peers[0].key"
-    assert "pki/expe1-typo.key" in excinfo.value.message
+    assert (excinfo.value.line, excinfo.value.column, excinfo.value.path) == (line, column, path)
+    assert excinfo.value.message == f"file not found: {named}"
+    # lab init (require_files=False) does not insist on it.
+    assert load_inventory(ws.path, require_files=False).expressway
 
 
 def test_default_key_beside_the_certificate_is_optional(inventory, pki):

@@ -8,7 +8,7 @@ import json
 import pytest
 
 from mrakit.desired import DesiredState
-from mrakit.pki import CLIENT_AUTH, SERVER_AUTH, generate_private_key
+from mrakit.pki import CLIENT_AUTH, SERVER_AUTH, generate_private_key, write_private_key
 
 SERVER_ONLY = (SERVER_AUTH,)
 
@@ -136,12 +136,6 @@ def test_mra001_x15_5_client_certificate_without_client_auth(inventory, pki):
     assert "client certificate" in state.all_findings()[0].message
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "BUG: mrakit/rules/eku.py:18 decides per cluster (`any(p.client_certificate for p in cluster.peers)`): "
-    "once one X15.5 control peer has a client_certificate, a peer without one may have a serverAuth-only "
-    "server certificate, although that peer presents its server certificate as TLS client (desired.py "
-    "control_client_kind returns 'server' for it) and the edge validates it for clientAuth; expected MRA001 "
-    "on expc2, got no finding"))
 def test_mra001_x15_5_peer_without_client_certificate_in_a_mixed_cluster(inventory, pki):
     acme = pki.chain("Acme")
     ws = inventory(text=SPLIT_MIXED)
@@ -151,8 +145,10 @@ def test_mra001_x15_5_peer_without_client_certificate_in_a_mixed_cluster(invento
         ws.leaf(f"pki/expc{n}.pem", acme.leaf("expc.acme.local", [f"expc{n}.acme.local", *C_SANS], ekus=SERVER_ONLY))
     ws.leaf("pki/expc1-client.pem", acme.leaf("expc.acme.local", ["expc1.acme.local"]))
     state = ws.desired()
-    # expc2 has no client certificate, so its serverAuth-only server certificate is what it presents as client.
+    # expc2 has no client certificate, so its serverAuth-only server certificate is what it presents as client
+    # (the EKU rule used to be decided per cluster, which let this pass).
     assert found(state) == [("MRA001", "error", "expc2.acme.local")]
+    assert "lacks clientAuth" in state.all_findings()[0].message
 
 
 def test_c_and_e_on_different_releases_from_x15_5_is_an_error(inventory, pki):
@@ -242,13 +238,11 @@ def test_mra008_certificate_does_not_match_its_key(inventory, pki):
 
 
 def test_mra008_with_an_explicit_key_path(inventory, pki):
-    acme = pki.chain("Acme")
     ws, _ = pair(inventory, pki)
     ws.edit("{fqdn: expe2.acme.com, certificate: pki/expe2.pem}",
             "{fqdn: expe2.acme.com, certificate: pki/expe2.pem, key: keys/other.key}")
-    other = acme.leaf("mra.acme.com", ["expe2.acme.com", *E_SANS])
-    ws.leaf("keys/other.pem", other)  # writes keys/other.key, a key that is not expe2.pem's
-    ws.written.discard("keys/other.pem")
+    (ws.dir / "keys").mkdir()
+    write_private_key(ws.dir / "keys" / "other.key", generate_private_key("p256"))  # not expe2.pem's key
     state = ws.desired()
     assert found(state) == [("MRA008", "error", "expe2.acme.com")]
 
@@ -263,7 +257,9 @@ def test_mra020_chain_cannot_be_completed(inventory, pki, trust_entries, expecte
     missing = acme.issuing.cert if present == "root-only" else acme.root.cert
     state = ws.desired()
 
-    mra020 = [f for f in state.findings if f.code == "MRA020"]
+    # Nothing above the leaf is known: MRA020; the intermediate is known but not its root: MRA021.
+    code = "MRA020" if present == "root-only" else "MRA021"
+    mra020 = [f for f in state.findings if f.code == code]
     assert sorted((f.cluster, f.node, f.severity.value) for f in mra020) == [
         ("exp-c", "expc1.acme.local", "error"), ("exp-c", "expc2.acme.local", "error"),
         ("exp-e", "expe1.acme.com", "error"), ("exp-e", "expe2.acme.com", "error")]
@@ -306,3 +302,47 @@ def test_validate_exits_0_on_warnings_only(inventory, pki, run_mrakit):
     proc = run_mrakit("validate", "-i", ws.path)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "0 error(s), 2 warning(s)" in proc.stdout
+
+
+# ------------------------------------------------------------------------------------- `trust` authorities
+NAMED_TWICE = """\
+version: 1
+authorities:
+  adc-root: {file: pki/adc-root.pem}
+  adc-chain: {file: pki/adc-chain.pem}       # the ADC issuing CA, then the same ADC root again
+expressway:
+  exp-e:
+    role: edge
+    version: X15.5.1
+    cluster_fqdn: mra.acme.com
+    trust: [adc-root, adc-chain]
+    peers:
+      - {fqdn: expe1.acme.com}
+      - {fqdn: expe2.acme.com}
+"""
+
+
+def test_ca_named_by_two_trust_authorities_is_listed_once(inventory, pki, trust_entries, expected_entries):
+    adc = pki.chain("ADC")
+    ws = inventory(text=NAMED_TWICE)
+    ws.certs("pki/adc-root.pem", [adc.root.cert])
+    ws.certs("pki/adc-chain.pem", adc.certs)
+    state = ws.desired()
+    for fqdn in ("expe1.acme.com", "expe2.acme.com"):
+        assert trust_entries(state.node(fqdn)) == expected_entries(("trusted_ca", adc.certs))
+    assert found(state) == []
+
+
+def test_trust_authorities_are_added_on_every_peer_with_an_inventory_reason(inventory, pki, trust_entries,
+                                                                          expected_entries):
+    adc = pki.chain("ADC")
+    ws = inventory(text=NAMED_TWICE.replace("trust: [adc-root, adc-chain]", "trust: [adc-chain]"))
+    ws.certs("pki/adc-root.pem", [adc.root.cert])
+    ws.certs("pki/adc-chain.pem", adc.certs)
+    state = ws.desired()
+    for fqdn in ("expe1.acme.com", "expe2.acme.com"):
+        node = state.node(fqdn)
+        assert trust_entries(node) == expected_entries(("trusted_ca", adc.certs))
+        assert [[(r.code, r.text) for r in t.reasons] for t in node.trust] == [
+            [("inventory", "named in expressway.exp-e.trust[0] (authority adc-chain)")]] * 2
+    assert found(state) == []

@@ -228,3 +228,12 @@ def test_verify_via_executable(files, run_mrakit):
     assert json.loads(bad.stdout)["valid"] is False
     broken = run_mrakit("cert", "verify", files["garbage"], "--trust", files["root"])
     _assert_failed_one_line(broken.returncode, broken.stdout, broken.stderr, "garbage.pem")
+
+
+def test_show_damaged_certificate_exits_1_with_one_line(lab, tmp_path, cli_main):
+    point = lab.leaf.cert.public_key_der[-65:]
+    path = tmp_path / "damaged.der"
+    path.write_bytes(lab.leaf.cert.der.replace(point, b"\x05" + point[1:]))
+    run = cli_main("cert", "show", path)
+    _assert_failed_one_line(run.code, run.out, run.err, str(path), "is damaged")
+    assert "internal error" not in run.err

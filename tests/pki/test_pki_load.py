@@ -3,6 +3,8 @@ was found instead."""
 
 from __future__ import annotations
 
+import base64
+
 import pytest
 from cryptography.hazmat.primitives import serialization
 
@@ -319,3 +321,39 @@ def test_certificate_given_as_csr(lab):
     with pytest.raises(PkiError) as excinfo:
         load_csr(lab.leaf.cert.pem.encode(), source="leaf.pem")
     assert _one_line(excinfo.value) == "leaf.pem: no certificate signing request found; found a certificate"
+
+
+# --- certificates that parse but are damaged inside ------------------------------------------------
+
+
+def _damaged_san(cert) -> bytes:
+    """The DER with the first DNS SAN's tag changed to an undefined GeneralName choice ([9])."""
+    name = cert.dns_sans[0].encode()
+    needle = b"\x82" + bytes([len(name)]) + name
+    assert cert.der.count(needle) == 1
+    return cert.der.replace(needle, b"\x89" + needle[1:])
+
+
+def _damaged_key(cert) -> bytes:
+    """The DER with the EC point's 0x04 (uncompressed) prefix changed to an invalid 0x05."""
+    point = cert.public_key_der[-65:]
+    assert point[0] == 4 and cert.der.count(point) == 1
+    return cert.der.replace(point, b"\x05" + point[1:])
+
+
+@pytest.mark.parametrize(("damage", "needle"), [(_damaged_san, "subject_alternative_name"),
+                                                (_damaged_key, "Invalid key")], ids=["san", "key"])
+def test_certificate_damaged_inside_is_rejected_at_load(lab, damage, needle, tmp_path):
+    data = damage(lab.leaf.cert)
+    path = tmp_path / "damaged.der"
+    path.write_bytes(data)
+    with pytest.raises(PkiError) as excinfo:
+        load_certificates_file(path)
+    message = _one_line(excinfo.value)
+    assert message.startswith(f"{path}: certificate 1 is damaged: ")
+    assert needle in message
+    # in a PEM bundle, the damaged one is named by its position
+    pem = "-----BEGIN CERTIFICATE-----\n" + base64.encodebytes(data).decode() + "-----END CERTIFICATE-----\n"
+    bundle = (lab.root.cert.pem + pem).encode()
+    with pytest.raises(PkiError, match=r"bundle\.pem: certificate 2 is damaged"):
+        load_certificates(bundle, source="bundle.pem")

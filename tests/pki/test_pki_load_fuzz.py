@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from functools import cache
 
+from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -123,6 +124,24 @@ def test_load_certificates_arbitrary_bytes(data):
 @given(damaged())
 def test_load_certificates_damaged(data):
     _only_pki_errors(load_certificates, data)
+
+
+@FUZZ
+@given(damaged())
+def test_whatever_loads_can_be_shown(data):
+    """A certificate load_certificates returns does not fail later when `mrakit cert show` reads it
+    (names, extensions and key are checked at load); only an unknown key algorithm is let through."""
+    try:
+        certs = load_certificates(data)
+    except PkiError:
+        return
+    for cert in certs:
+        try:
+            cert.to_dict()
+        except UnsupportedAlgorithm:
+            continue
+        assert cert.display_name
+        cert.wildcard_names, cert.can_issue, cert.sans_beyond_limit  # noqa: B018
 
 
 @FUZZ

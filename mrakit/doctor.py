@@ -1,0 +1,297 @@
+"""`doctor`: every checkable rule of the rule book on the whole deployment, and real handshakes
+beside the chain verdicts."""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from mrakit.desired import desired_state
+from mrakit.findings import Finding, Severity, sort_findings
+from mrakit.handshake import HandshakeResult, mutual_tls
+from mrakit.inventory.model import Inventory
+from mrakit.observe import ObservedState, observe
+from mrakit.pki.certview import CertView
+from mrakit.pki.chain import ChainReason, ChainResult, Purpose, verify_chain
+from mrakit.pki.keys import private_key_pem
+from mrakit.pki.load import load_private_key_file
+from mrakit.pki.roots import load_public_roots
+from mrakit.rules.context import CheckContext
+from mrakit.rules.nodes import (
+    check_callmanager_eku,
+    check_cucm_by_fqdn,
+    check_public_edge,
+    check_temporary,
+    check_versions,
+)
+from mrakit.rules.outlook import check_outlook
+from mrakit.rules.trust import check_list_hygiene, check_peer_drift, check_relations
+
+Check = Callable[[CheckContext], list[Finding]]
+OFFLINE_CHECKS: tuple[Check, ...] = (check_temporary, check_public_edge, check_callmanager_eku, check_outlook)
+ONLINE_CHECKS: tuple[Check, ...] = (check_relations, check_peer_drift, check_list_hygiene, check_cucm_by_fqdn,
+                                    check_versions)
+DEFAULT_PORTS = {"traversal": 7001, "sip-tls": 5061, "tomcat": 8443}
+
+
+@dataclass(frozen=True)
+class Proof:
+    """One real handshake beside the chain verdicts of the same connection."""
+
+    connection: str
+    client: str
+    server: str
+    listener: str
+    chain_valid: bool
+    chain_detail: str
+    handshake: HandshakeResult
+    shadowing: bool = False
+
+    @property
+    def agrees(self) -> bool:
+        return self.chain_valid == self.handshake.ok
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"connection": self.connection, "client": self.client, "server": self.server,
+                "listener": self.listener, "chain_valid": self.chain_valid, "chain_detail": self.chain_detail,
+                "handshake_ok": self.handshake.ok, "handshake_detail": self.handshake.detail, "agrees": self.agrees}
+
+
+@dataclass(frozen=True)
+class Report:
+    findings: tuple[Finding, ...]
+    proofs: tuple[Proof, ...] = ()
+    mode: str = "online"
+    nodes: tuple[str, ...] = ()
+    summary_extra: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def has_errors(self) -> bool:
+        return any(f.severity is Severity.ERROR for f in self.findings)
+
+    def summary(self) -> dict[str, Any]:
+        counts = {s.value: 0 for s in Severity}
+        for finding in self.findings:
+            counts[finding.severity.value] += 1
+        return {"mode": self.mode, "nodes": len(self.nodes), **counts, "handshakes": len(self.proofs),
+                "disagreements": sum(1 for p in self.proofs if not p.agrees), **self.summary_extra}
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"findings": [f.to_dict() for f in self.findings], "summary": self.summary(),
+                "proofs": [p.to_dict() for p in self.proofs]}
+
+
+@dataclass(frozen=True)
+class _Identity:
+    fqdn: str
+    certificate: CertView
+    key_pem: str
+
+
+class _Prover:
+    """Collects identities (certificate + key) and listener addresses, then shakes hands."""
+
+    def __init__(self, inventory: Inventory, observed: ObservedState, connections: Any, at: dt.datetime) -> None:
+        self.inventory = inventory
+        self.observed = observed
+        self.at = at
+        self.lab = getattr(connections, "lab", None)
+        self.identities: dict[tuple[str, str], _Identity] = {}
+        self.load_identities()
+
+    def load_identities(self) -> None:
+        if self.lab is not None:
+            from mrakit.pki.load import load_certificates
+
+            with self.lab.state.lock:
+                for fqdn, node in self.lab.state.expressway.items():
+                    self.identities[(fqdn, "server")] = _Identity(
+                        fqdn, load_certificates(node.server_chain[0].encode())[0], node.server_key)
+                    if node.client_chain:
+                        self.identities[(fqdn, "client")] = _Identity(
+                            fqdn, load_certificates(node.client_chain[0].encode())[0], node.client_key)
+                for fqdn, cnode in self.lab.state.cucm.items():
+                    self.identities[(fqdn, "callmanager")] = _Identity(
+                        fqdn, load_certificates(cnode.identities["CallManager"][0].encode())[0],
+                        cnode.identity_keys["CallManager"])
+            return
+        for cluster in self.inventory.expressway.values():
+            for peer in cluster.peers:
+                for kind, cert_file in (("server", peer.certificate), ("client", peer.client_certificate)):
+                    if cert_file is not None and cert_file.key_path is not None:
+                        key = load_private_key_file(cert_file.key_path)
+                        self.identities[(peer.fqdn, kind)] = _Identity(peer.fqdn, cert_file.leaf,
+                                                                       private_key_pem(key).decode("ascii"))
+
+    def address(self, fqdn: str, listener: str) -> tuple[str, int] | None:
+        if self.lab is not None:
+            endpoint = self.lab.endpoints.get(fqdn)
+            port = endpoint.tls.get(listener) if endpoint else None
+            return ("127.0.0.1", port) if port else None
+        address = next((p.address for c in self.inventory.expressway.values() for p in c.peers
+                        if p.fqdn == fqdn and p.address), None)
+        return (address or fqdn, DEFAULT_PORTS[listener])
+
+    def client_identity(self, fqdn: str) -> _Identity | None:
+        return self.identities.get((fqdn, "client")) or self.identities.get((fqdn, "server"))
+
+    def trust(self, fqdn: str, store: str) -> tuple[CertView, ...]:
+        obs = self.observed.nodes.get(fqdn)
+        return obs.trust.get(store, ()) if obs is not None and obs.ok else ()
+
+    def presented(self, fqdn: str, kind: str) -> CertView | None:
+        obs = self.observed.nodes.get(fqdn)
+        chain = obs.certificates.get(kind) if obs is not None and obs.ok else None
+        return chain[0] if chain else None
+
+    def verdict(self, leaf: CertView | None, trust: tuple[CertView, ...], purpose: Purpose) -> ChainResult | None:
+        if leaf is None:
+            return None
+        return verify_chain(leaf, trust, (), purpose=purpose, semantics="expressway", at=self.at)
+
+    def plan(self) -> list[tuple[str, _Identity, str, str, str, list[ChainResult]]]:
+        """(connection, client identity, server fqdn, listener, trust store of client, verdicts)."""
+        jobs = []
+        inv = self.inventory
+        for control in inv.control_clusters():
+            edge = inv.expressway.get(control.traversal or "")
+            for c_peer in control.peers:
+                client = self.client_identity(c_peer.fqdn)
+                if client is None:
+                    continue
+                c_trust = self.trust(c_peer.fqdn, "trusted_ca")
+                for e_peer in edge.peers if edge else ():
+                    verdicts = [self.verdict(self.presented(e_peer.fqdn, "server"), c_trust, Purpose.SERVER),
+                                self.verdict(client.certificate, self.trust(e_peer.fqdn, "trusted_ca"), Purpose.CLIENT)]
+                    jobs.append(("traversal zone (C→E)", client, e_peer.fqdn, "traversal", "trusted_ca",
+                                 [v for v in verdicts if v is not None]))
+                for cucm_name in control.cucm:
+                    cucm = inv.cucm[cucm_name]
+                    for node in cucm.nodes:
+                        if cucm.tls_verify:
+                            verdicts = [self.verdict(self.presented(node.fqdn, "tomcat"), c_trust, Purpose.SERVER),
+                                        self.verdict(client.certificate, self.trust(node.fqdn, "tomcat-trust"),
+                                                     Purpose.CLIENT)]
+                            jobs.append(("TLS Verify (C→CUCM tomcat)", client, node.fqdn, "tomcat", "trusted_ca",
+                                         [v for v in verdicts if v is not None]))
+                        if cucm.secure_registration:
+                            verdicts = [self.verdict(self.presented(node.fqdn, "callmanager"), c_trust, Purpose.SERVER),
+                                        self.verdict(client.certificate, self.trust(node.fqdn, "CallManager-trust"),
+                                                     Purpose.CLIENT)]
+                            jobs.append(("secure registration (C→CUCM SIP TLS)", client, node.fqdn, "sip-tls",
+                                         "trusted_ca", [v for v in verdicts if v is not None]))
+                            cucm_client = self.identities.get((node.fqdn, "callmanager"))
+                            if cucm_client is not None:
+                                verdicts = [self.verdict(self.presented(c_peer.fqdn, "server"),
+                                                         self.trust(node.fqdn, "CallManager-trust"), Purpose.SERVER),
+                                            self.verdict(cucm_client.certificate, c_trust, Purpose.CLIENT)]
+                                jobs.append(("secure registration (CUCM→C SIP TLS)", cucm_client, c_peer.fqdn,
+                                             "sip-tls", "CallManager-trust", [v for v in verdicts if v is not None]))
+        return jobs
+
+    def run(self, workers: int) -> list[Proof]:
+        def shake(job: tuple[str, _Identity, str, str, str, list[ChainResult]]) -> Proof | None:
+            connection, client, server, listener, store, verdicts = job
+            address = self.address(server, listener)
+            if address is None or not verdicts:
+                return None
+            result = mutual_tls(address[0], address[1], server_name=server, trust=self.trust(client.fqdn, store),
+                                client_certificate=client.certificate, client_key_pem=client.key_pem)
+            failed = [v for v in verdicts if not v.valid]
+            detail = "; ".join(v.detail for v in failed) if failed else "both directions validate"
+            shadowing = any(v.reason is ChainReason.SHADOWED_BY_SAME_SUBJECT for v in failed)
+            return Proof(connection, client.fqdn, server, listener, not failed, detail, result, shadowing)
+
+        with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
+            return [p for p in pool.map(shake, self.plan()) if p is not None]
+
+
+def _disagreements(proofs: list[Proof]) -> list[Finding]:
+    findings = []
+    for proof in proofs:
+        if proof.agrees:
+            continue
+        why = ("OpenSSL tries every trust entry with a matching subject; the Expressway stops at the first (MRA022)"
+               if proof.shadowing else "the chain verdict and OpenSSL judge this connection differently")
+        findings.append(Finding(
+            "HS001", Severity.WARNING,
+            f"{proof.connection} {proof.client} → {proof.server}: the chain verdict says "
+            f"{'valid' if proof.chain_valid else 'invalid'} but the real handshake "
+            f"{'succeeded' if proof.handshake.ok else 'failed'} ({proof.handshake.detail}); {why}",
+            fix="trust the Expressway-semantics verdict: that is what the product does",
+            node=proof.client, evidence=proof.to_dict()))
+    return findings
+
+
+def default_phone_roots(inventory: Inventory, bundle: str | os.PathLike[str] | None) -> tuple[CertView, ...]:
+    """The phones' roots: `bundle`, else certifi's; a lab inventory adds the lab's stand-in public root."""
+    roots = load_public_roots(bundle)
+    if bundle is None and inventory.defaults.connection == "lab":
+        root_file = inventory.lab_state_dir / "ca" / "public_root.pem"
+        if root_file.exists():
+            from mrakit.pki.load import load_certificates_file
+
+            roots = (*roots, *load_certificates_file(root_file))
+    return roots
+
+
+def doctor(
+    inventory: Inventory,
+    *,
+    offline: bool = False,
+    node: str | None = None,
+    phone_roots: str | os.PathLike[str] | None = None,
+    connections: Any = None,
+    environ: Mapping[str, str] | None = None,
+    workers: int | None = None,
+    handshakes: bool = True,
+    at: dt.datetime | None = None,
+) -> Report:
+    """Check every rule that can be checked. Offline: the inventory and its files only. Online
+    (default): every node is read, every trust relation checked, and handshakes prove them."""
+    when = at or dt.datetime.now(dt.UTC)
+    roots = default_phone_roots(inventory, phone_roots)
+    observed: ObservedState | None = None
+    proofs: list[Proof] = []
+    findings: list[Finding] = []
+    own = False
+    if not offline:
+        from mrakit.adapters.connect import connect
+
+        own = connections is None
+        connections = connect(inventory, environ=environ) if own else connections
+    try:
+        if not offline:
+            observed = observe(inventory, connections.expressway, connections.cucm, workers=workers)
+            for failed in observed.failed():
+                findings.append(Finding("NET001", Severity.ERROR, f"could not read {failed.node}: {failed.error}",
+                                        fix="check address, credentials and API access", cluster=failed.cluster,
+                                        node=failed.node))
+        desired = desired_state(inventory, observed.certificates() if observed else None,
+                                extra_authorities=observed.trust_pool() if observed else (), at=when)
+        ctx = CheckContext(inventory, desired, observed, roots, when)
+        findings += desired.all_findings()
+        for check in OFFLINE_CHECKS + (ONLINE_CHECKS if observed else ()):
+            findings += check(ctx)
+        if observed is not None and handshakes:
+            proofs = _Prover(inventory, observed, connections, when).run(workers or inventory.defaults.workers)
+            findings += _disagreements(proofs)
+    finally:
+        if own and connections is not None:
+            connections.close()
+    unique = list({(f.code, f.node, f.message): f for f in findings}.values())
+    if node:
+        unique = [f for f in unique if f.node == node]
+        proofs = [p for p in proofs if node in (p.client, p.server)]
+    nodes = tuple(p.fqdn for c in inventory.expressway.values() for p in c.peers) + tuple(
+        n.fqdn for c in inventory.cucm.values() for n in c.nodes)
+    return Report(tuple(sort_findings(unique)), tuple(proofs), "offline" if offline else "online", nodes)
+
+
+__all__ = ["Proof", "Report", "doctor"]
+_ = Path

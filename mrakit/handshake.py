@@ -1,0 +1,125 @@
+"""Real TLS handshakes with Python's ssl (OpenSSL): the proof beside the chain verdict, and the
+`probe` client that records what a peer presents."""
+
+from __future__ import annotations
+
+import _ssl
+import os
+import socket
+import ssl
+import tempfile
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from mrakit.errors import MrakitError
+from mrakit.pki.certview import CertView
+from mrakit.pki.load import load_certificates
+
+
+@dataclass(frozen=True)
+class HandshakeResult:
+    ok: bool
+    detail: str  # OpenSSL's reason when it failed
+    presented: tuple[CertView, ...] = ()
+
+    def to_dict(self) -> dict[str, object]:
+        return {"ok": self.ok, "detail": self.detail, "presented": [c.subject for c in self.presented]}
+
+
+def _strict_context(context: ssl.SSLContext) -> ssl.SSLContext:
+    # Pin the flags we mean: no partial chains (3.13 adds PARTIAL_CHAIN and X509_STRICT by default).
+    context.verify_flags &= ~getattr(ssl, "VERIFY_X509_PARTIAL_CHAIN", 0)
+    context.verify_flags &= ~getattr(ssl, "VERIFY_X509_STRICT", 0)
+    context.minimum_version = ssl.TLSVersion.TLSv1_2
+    return context
+
+
+def _write_identity(directory: Path, certificate: CertView, key_pem: str) -> tuple[Path, Path]:
+    cert_path, key_path = directory / "identity.pem", directory / "identity.key"
+    cert_path.write_text(certificate.pem)
+    fd = os.open(key_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        handle.write(key_pem)
+    return cert_path, key_path
+
+
+def presented_chain(sock: ssl.SSLSocket) -> tuple[CertView, ...]:
+    """The certificates the peer sent, in the order sent (public API from Python 3.13)."""
+    getter = getattr(sock, "get_unverified_chain", None)
+    if getter is None:
+        sslobj = getattr(sock, "_sslobj", None)
+        getter = getattr(sslobj, "get_unverified_chain", None)
+    if getter is None:
+        der = sock.getpeercert(binary_form=True)
+        return tuple(load_certificates(der)) if der else ()
+    chain = getter() or []
+    certs: list[CertView] = []
+    for item in chain:
+        der = item if isinstance(item, bytes) else item.public_bytes(_ssl.ENCODING_DER)
+        certs.extend(load_certificates(der))
+    return tuple(certs)
+
+
+def mutual_tls(
+    host: str,
+    port: int,
+    *,
+    server_name: str,
+    trust: Sequence[CertView],
+    client_certificate: CertView | None = None,
+    client_key_pem: str | None = None,
+    timeout: float = 5.0,
+) -> HandshakeResult:
+    """Connect as a TLS client that trusts exactly `trust`, presents `client_certificate` (its
+    leaf only, as the products do), checks `server_name`, and reads once so that a server's
+    rejection of the client certificate (TLS 1.3) is seen."""
+    context = _strict_context(ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT))
+    context.check_hostname = True
+    context.verify_mode = ssl.CERT_REQUIRED
+    if trust:
+        context.load_verify_locations(cadata="".join(c.pem for c in trust))
+    with tempfile.TemporaryDirectory(prefix="mrakit-hs-") as tmp:
+        if client_certificate is not None and client_key_pem:
+            cert_path, key_path = _write_identity(Path(tmp), client_certificate, client_key_pem)
+            context.load_cert_chain(cert_path, key_path)
+        try:
+            with socket.create_connection((host, port), timeout=timeout) as raw, \
+                    context.wrap_socket(raw, server_hostname=server_name) as tls:
+                presented = presented_chain(tls)
+                data = tls.recv(64)
+                if not data:
+                    return HandshakeResult(False, "the server closed the connection after the handshake "
+                                                  "(it rejected the client certificate)", presented)
+                return HandshakeResult(True, f"handshake completed ({tls.version()})", presented)
+        except ssl.SSLCertVerificationError as exc:
+            return HandshakeResult(False, f"client rejected the server certificate: {exc.verify_message}")
+        except ssl.SSLError as exc:
+            reason = exc.reason or str(exc)
+            return HandshakeResult(False, f"TLS failure: {reason}")
+        except (ConnectionError, TimeoutError, OSError) as exc:
+            return HandshakeResult(False, f"connection failed: {exc}")
+
+
+def probe(host: str, port: int, *, server_name: str | None = None, client_certificate: CertView | None = None,
+          client_key_pem: str | None = None, timeout: float = 5.0) -> HandshakeResult:
+    """Connect without judging trust and record the chain the peer presents (like `openssl s_client
+    -showcerts`); trust is judged afterwards by mrakit's own semantics."""
+    context = _strict_context(ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT))
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE
+    with tempfile.TemporaryDirectory(prefix="mrakit-probe-") as tmp:
+        if client_certificate is not None and client_key_pem:
+            cert_path, key_path = _write_identity(Path(tmp), client_certificate, client_key_pem)
+            context.load_cert_chain(cert_path, key_path)
+        try:
+            with socket.create_connection((host, port), timeout=timeout) as raw, \
+                    context.wrap_socket(raw, server_hostname=server_name or host) as tls:
+                presented = presented_chain(tls)
+                cipher = tls.cipher()
+                return HandshakeResult(True, f"connected ({tls.version()}, {cipher[0] if cipher else 'no cipher'})",
+                                       presented)
+        except ssl.SSLError as exc:
+            raise MrakitError(f"TLS handshake with {host}:{port} failed: {exc.reason or exc}") from None
+        except (ConnectionError, TimeoutError, OSError) as exc:
+            raise MrakitError(f"cannot connect to {host}:{port}: {exc}") from None

@@ -1,0 +1,83 @@
+"""Every rule in the rule book, whether mrakit checks it, and how (`mrakit doctor --rules`)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Rule:
+    code: str
+    title: str
+    checked: bool
+    how: str  # how it is checked, or why it cannot be
+
+    def to_dict(self) -> dict[str, object]:
+        return {"code": self.code, "title": self.title, "checked": self.checked, "how": self.how}
+
+
+RULES: tuple[Rule, ...] = (
+    Rule("MRA001", "Expressway certificates carry the EKUs their version needs", True,
+         "server certificate EKUs against the version table (both before X15.4; serverAuth-only for an X15.4 edge "
+         "with EnableServerEkuUpload; X15.5 split server/client stores); client certificate needs clientAuth"),
+    Rule("MRA002", "CUCM CallManager certificate carries both EKUs", True,
+         "CallManager identity EKUs when secure registration is used (warning)"),
+    Rule("MRA003", "no factory temporary certificate on an Expressway", True,
+         "server certificate issued by a CA named 'Temporary…' or by a self-signed CA in the node's own list"),
+    Rule("MRA004", "no wildcard names on an Expressway", True, "CN and DNS SANs of the server certificate"),
+    Rule("MRA005", "Expressway-E chains to a root the phones trust", True,
+         "the edge chain's root against the phone bundle (certifi, the lab's public root for lab inventories, "
+         "or --phone-roots); error when phones or TC endpoints are in scope"),
+    Rule("MRA006", "SAN field within 999 characters", True, "the certificate's SAN field and the required SAN list"),
+    Rule("MRA007", "certificates valid and not about to expire", True,
+         "every certificate presented or named, against the renewal window"),
+    Rule("MRA008", "certificate matches its private key", True,
+         "certificates named in the inventory against the key file beside them (offline)"),
+    Rule("MRA009", "Expressway server certificate has a CN", True, "subject CN present"),
+    Rule("MRA010", "C SANs: every domain in its domain list", True, "required SANs vs the server certificate"),
+    Rule("MRA011", "C SANs: persistent-chat node aliases", True, "required SANs vs the server certificate"),
+    Rule("MRA012", "C SANs: secure phone security profile names", True,
+         "profiles from the inventory (or AXL) vs the server certificate"),
+    Rule("MRA013", "E SANs: every domain of the C", True, "required SANs vs the server certificate"),
+    Rule("MRA014", "E SANs: chat aliases and federation domains", True, "required SANs vs the server certificate"),
+    Rule("MRA015", "clustered: CN = cluster FQDN, SANs = cluster and peer FQDN", True, "CN and SANs"),
+    Rule("MRA016", "peers do not share one private key", True, "public keys of the peers' server certificates"),
+    Rule("MRA017", "non-clustered: CN = node FQDN", True, "CN and SANs"),
+    Rule("MRA020", "each side trusts the other side's whole chain", True,
+         "every trust relation checked with the Expressway semantics on the observed trust list; nodes send "
+         "only their leaf"),
+    Rule("MRA021", "the chain ends at a trusted self-signed root", True, "same check: untrusted root / root absent"),
+    Rule("MRA022", "no same-subject entry shadows the right one", True,
+         "observed trust lists in order: which entry wins, which certificates and features fail"),
+    Rule("MRA023", "every peer of a cluster holds the same trust list", True,
+         "each peer's list against the union of its siblings'; duplicate entries"),
+    Rule("MRA024", "same CA for C and E is simpler", False,
+         "guidance, not a failure: either layout is valid and the derivation handles both"),
+    Rule("MRA025", "no two CA certificates with the same CN", True, "observed trust lists (warning)"),
+    Rule("MRA030", "make MRA work non-secure first", False, "deployment guidance; nothing to observe"),
+    Rule("MRA031", "TLS Verify uses tomcat, secure registration CallManager", True,
+         "the C→CUCM relations are checked per certificate and named by feature"),
+    Rule("MRA032", "CUCM trusts C's chain in tomcat-trust and CallManager-trust", True,
+         "the CUCM publisher's trust units (and each subscriber's, replicated) against C's chain"),
+    Rule("MRA033", "C trusts the CAs of CUCM's tomcat and CallManager certificates", True,
+         "the C→CUCM relations with the Expressway semantics"),
+    Rule("MRA034", "CUCM configured on C by FQDN, not IP", True,
+         "inventory (refused at load) and, online, the C's configured CUCM publishers"),
+    Rule("VER001", "C and E run the same version (required from X15.5)", True, "inventory and observed versions"),
+    Rule("VER002", "the inventory's version matches the node's", True, "online: version reported by each node"),
+    Rule("OUT001", "the next renewal keeps the traversal zone working", True,
+         "public certificates renewed after the clientAuth cut-offs (Let's Encrypt 2026-02-11, all public CAs "
+         "2027-03-15) come serverAuth-only: does the node's version take that?"),
+    Rule("OUT002", "renewal cadence", True, "maximum public lifetime at the next renewal (200/100/47 days)"),
+    Rule("HS001", "the handshake proof agrees with the chain verdict", True,
+         "a real mutual-TLS handshake (Python ssl/OpenSSL) beside each relation's Expressway-semantics verdict; "
+         "they differ when OpenSSL finds a path the Expressway does not (MRA022)"),
+    Rule("NET001", "every node answers its management API", True, "online observation"),
+)
+
+
+def rule(code: str) -> Rule:
+    for item in RULES:
+        if item.code == code:
+            return item
+    raise KeyError(code)

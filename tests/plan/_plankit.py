@@ -1,0 +1,241 @@
+"""Plain helpers shared by the plan/apply tests (fixtures live in conftest.py)."""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import socket
+import ssl
+import sys
+import tempfile
+import uuid
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from mrakit.desired import desired_state
+from mrakit.inventory.load import load_inventory
+from mrakit.lab.model import csr_from_pem
+from mrakit.lab.server import Lab
+from mrakit.lab.state import REQUEST_LOG, LabState
+from mrakit.pki.ca import BOTH_EKUS, CertificateAuthority
+from mrakit.pki.certview import CertView
+from mrakit.pki.load import load_certificates
+
+REPO = Path(__file__).resolve().parents[2]
+MRAKIT = REPO / ".venv" / "bin" / "mrakit"
+
+EXPE1, EXPE2, EXPC1, EXPC2 = "expe1.acme.com", "expe2.acme.com", "expc1.acme.local", "expc2.acme.local"
+PUB, SUB = "cucm-pub.acme.local", "cucm-sub1.acme.local"
+EDGE, CONTROL = (EXPE1, EXPE2), (EXPC1, EXPC2)
+EXPRESSWAYS = (*EDGE, *CONTROL)
+ALL_NODES = (*EXPRESSWAYS, PUB, SUB)
+EXAMPLE_RELATIONS = 20  # 8 traversal-zone relations + 6 per control peer towards/from CUCM
+
+
+def _root_conftest() -> Any:
+    spec = importlib.util.spec_from_file_location("_mrakit_tests_plan_root_conftest", REPO / "tests" / "conftest.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+PASSWORDS: dict[str, str] = dict(_root_conftest().PASSWORDS)  # the lab passwords tests/conftest.py sets
+SECRETS = tuple(PASSWORDS.values())
+
+
+def assert_no_secret(text: str, where: str) -> None:
+    for secret in SECRETS:
+        assert secret not in text, f"a password appears in {where}"
+    assert "PRIVATE KEY" not in text, f"a private key appears in {where}"
+
+
+def cli_env() -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.lower().endswith("_proxy")}
+    env.update(PASSWORDS)
+    env.pop("REQUESTS_CA_BUNDLE", None)
+    return env
+
+
+# --- lab state -----------------------------------------------------------------------------------
+
+def parse(pems: Iterable[str]) -> list[CertView]:
+    return [c for pem in pems for c in load_certificates(pem.encode("ascii"))]
+
+
+def trust_fingerprints(state: LabState) -> dict[tuple[str, str], list[str]]:
+    """(node, store) -> fingerprints in list order, for every node of the lab state."""
+    lists: dict[tuple[str, str], list[str]] = {}
+    for fqdn, node in state.expressway.items():
+        lists[(fqdn, "trusted_ca")] = [c.fingerprint_sha256 for c in parse(node.trust)]
+    for fqdn, cnode in state.cucm.items():
+        for unit, pems in cnode.trust.items():
+            lists[(fqdn, unit)] = [c.fingerprint_sha256 for c in parse(pems)]
+    return lists
+
+
+def log_writes(entries: Iterable[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
+    """Requests that could change state (every method but GET; AXL reads are POSTs to /axl/)."""
+    return [e for e in entries if e["method"] != "GET" and not str(e["path"]).startswith("/axl")]
+
+
+def request_log(state_dir: Path) -> list[dict[str, Any]]:
+    import json
+
+    path = state_dir / REQUEST_LOG
+    if not path.exists():
+        return []
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+# --- certificate rotation --------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class NewCa:
+    root: CertificateAuthority
+    issuing: CertificateAuthority
+
+    @classmethod
+    def create(cls, name: str) -> NewCa:
+        root = CertificateAuthority.create_root(f"{name} Root CA", organization=name)
+        return cls(root, root.issue_intermediate(f"{name} Issuing CA", organization=name))
+
+    @property
+    def fingerprints(self) -> set[str]:
+        return {self.root.cert.fingerprint_sha256, self.issuing.cert.fingerprint_sha256}
+
+
+def rotate_cluster(inventory_path: Path, cluster: str, ca: NewCa, csr_for: Any) -> dict[str, CertView]:
+    """Give every peer of `cluster` a certificate from `ca` for a CSR generated on the box:
+    `csr_for(fqdn, common_name, sans)` returns the CSR. The signed leaf plus the CA chain is written
+    next to the inventory and the peer's `certificate:` rewritten to it. Returns the new leaves."""
+    inventory = load_inventory(inventory_path)
+    desired = desired_state(inventory)
+    data = yaml.safe_load(inventory_path.read_text())
+    leaves: dict[str, CertView] = {}
+    for peer in data["expressway"][cluster]["peers"]:
+        fqdn = peer["fqdn"]
+        node = desired.node(fqdn)
+        csr = csr_for(fqdn, node.common_name, tuple(s.name for s in node.required_sans))
+        leaf = ca.issuing.sign_csr(csr, ekus=BOTH_EKUS)
+        name = f"rotated-{fqdn}.pem"
+        (inventory_path.parent / name).write_text(leaf.pem + ca.issuing.cert.pem + ca.root.cert.pem)
+        peer["certificate"] = name
+        peer.pop("key", None)
+        leaves[fqdn] = leaf
+    inventory_path.write_text(yaml.safe_dump(data, sort_keys=False))
+    return leaves
+
+
+def csr_in_state(state_dir: Path) -> Any:
+    """A `csr_for` that generates the CSR directly on the lab's stored node (the lab not running)."""
+
+    def make(fqdn: str, common_name: str, sans: tuple[str, ...]) -> Any:
+        state = LabState.load(state_dir)
+        pem = state.expressway[fqdn].generate_csr(common_name, [s for s in sans if s not in (fqdn, common_name)])
+        state.save()
+        return csr_from_pem(pem)
+
+    return make
+
+
+# --- a real mutual-TLS handshake on the traversal zone ---------------------------------------------
+
+@dataclass(frozen=True)
+class Handshake:
+    ok: bool
+    peer_der: bytes | None = None
+    error: str = ""
+
+
+def traversal_handshake(lab: Lab, control: str, edge: str, *, trust_pems: list[str] | None = None) -> Handshake:
+    """Expressway-C `control` (TLS client, with its current server certificate and key, trusting its
+    current trust list unless `trust_pems` is given) connects to `edge`'s traversal listener, checking
+    the edge's name. OK only when both sides accepted: the edge sends a line after its handshake."""
+    with lab.state.lock:
+        node = lab.state.expressway[control]
+        chain, key, trust = list(node.server_chain), node.server_key, list(node.trust)
+    if trust_pems is not None:
+        trust = trust_pems
+    directory = Path(tempfile.mkdtemp(prefix="mrakit-probe-"))
+    cert_file, key_file = directory / f"{uuid.uuid4().hex}.pem", directory / f"{uuid.uuid4().hex}.key"
+    cert_file.write_text("".join(chain))
+    key_file.write_text(key)
+    os.chmod(key_file, 0o600)
+    try:
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+        context.check_hostname = True
+        context.verify_mode = ssl.CERT_REQUIRED
+        if trust:
+            context.load_verify_locations(cadata="".join(trust))
+        context.load_cert_chain(cert_file, key_file)
+        port = lab.endpoints[edge].tls["traversal"]
+        with socket.create_connection(("127.0.0.1", port), timeout=5) as sock, \
+                context.wrap_socket(sock, server_hostname=edge) as tls:
+            line = tls.recv(64)
+            if not line.startswith(b"OK traversal"):
+                return Handshake(False, error=f"the edge closed the connection ({line!r}): it refused the client")
+            return Handshake(True, tls.getpeercert(binary_form=True))
+    except (ssl.SSLError, OSError) as exc:
+        return Handshake(False, error=f"{type(exc).__name__}: {exc}")
+    finally:
+        cert_file.unlink(missing_ok=True)
+        key_file.unlink(missing_ok=True)
+        directory.rmdir()
+
+
+# --- a generated fleet --------------------------------------------------------------------------------
+
+def write_fleet(directory: Path, pairs: int, cucm_clusters: int, lab: Mapping[str, Any],
+                name: str = "inventory.yaml") -> Path:
+    """`pairs` edge clusters and as many control clusters (2 peers each, control i traversing edge i),
+    and `cucm_clusters` CUCM clusters (publisher + one subscriber) fronted round-robin. No certificate
+    files: the lab issues every node's certificate. Returns the inventory path."""
+    data = fleet_data(pairs, cucm_clusters, lab)
+    path = directory / name
+    path.write_text(yaml.safe_dump(data, sort_keys=False))
+    return path
+
+
+def fleet_data(pairs: int, cucm_clusters: int, lab: Mapping[str, Any]) -> dict[str, Any]:
+    expressway: dict[str, Any] = {}
+    for i in range(pairs):
+        expressway[f"edge-{i}"] = {
+            "role": "edge", "version": "X15.5.1", "cluster_fqdn": f"mra{i}.example.com",
+            "peers": [{"fqdn": edge_peer(i, p)} for p in (1, 2)]}
+    for i in range(pairs):
+        expressway[f"ctl-{i}"] = {
+            "role": "control", "version": "X15.5.1", "cluster_fqdn": f"c{i}.example.net",
+            "domains": [f"site{i}.example.com"], "traversal": f"edge-{i}", "cucm": [f"cucm-{i % cucm_clusters}"],
+            "peers": [{"fqdn": control_peer(i, p)} for p in (1, 2)]}
+    cucm = {f"cucm-{k}": {"version": "15.0.1", "publisher": {"fqdn": f"pub{k}.example.net"},
+                          "subscribers": [{"fqdn": f"sub{k}.example.net"}], "tls_verify": True,
+                          "secure_registration": True} for k in range(cucm_clusters)}
+    return {
+        "version": 1,
+        "defaults": {
+            "connection": "lab", "workers": 8,
+            "credentials": {"expressway": {"username": "admin", "password_env": "MRAKIT_EXPRESSWAY_PASSWORD"},
+                            "cucm": {"username": "ccmadmin", "password_env": "MRAKIT_CUCM_PASSWORD"}},
+            "api_tls": {"verify": True, "ca_bundle": "pki/mgmt-ca.pem"},
+        },
+        "authorities": {"private-chain": {"file": "pki/private-chain.pem"},
+                        "public-chain": {"file": "pki/public-chain.pem"}},
+        "expressway": expressway,
+        "cucm": cucm,
+        "endpoints": {"phones": True, "jabber": True, "tc_endpoints": False},
+        "lab": {**lab, "authorities": {"private-chain": "private_chain", "public-chain": "public_chain"}},
+    }
+
+
+def edge_peer(i: int, p: int) -> str:
+    return f"e{i}-{p}.example.com"
+
+
+def control_peer(i: int, p: int) -> str:
+    return f"c{i}-{p}.example.net"

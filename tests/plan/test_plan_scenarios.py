@@ -1,0 +1,271 @@
+"""Every lab scenario through plan → apply → plan → apply, on the example deployment.
+
+The expected actions are worked out here from the scenario's definition and the lab's own CAs (not
+from mrakit's desired state): exactly which CA goes on which node and store, which certificate is
+installed where, with which rule codes; then apply must fix it, a second plan must be empty and a
+second apply must not send a single write request.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from _plankit import (
+    ALL_NODES,
+    CONTROL,
+    EDGE,
+    EXAMPLE_RELATIONS,
+    EXPC1,
+    EXPC2,
+    EXPE1,
+    EXPE2,
+    EXPRESSWAYS,
+    PUB,
+    SUB,
+    parse,
+    trust_fingerprints,
+)
+
+from mrakit.adapters.connect import Connections
+from mrakit.apply import apply
+from mrakit.inventory.load import load_inventory
+from mrakit.lab.pki import lab_authorities
+from mrakit.lab.state import LabState
+from mrakit.plan import PHASE_CERTS, PHASE_TRUST, Action, Plan, plan
+
+Key = tuple[str, str, str | None, str | None]
+
+
+def key(action: Action, the_plan: Plan) -> Key:
+    if action.kind == "trust.add":
+        return (action.kind, action.node, action.store, action.fingerprint)
+    if action.kind == "cert.install":
+        return (action.kind, action.node, action.certificate_kind, action.fingerprint)
+    # A restart: named by the certificate kind of the install it follows.
+    installs = [a for a in the_plan.actions if a.id in action.depends_on and a.kind == "cert.install"]
+    if action.summary.startswith("restart") and len(installs) == 1:
+        return (action.kind, action.node, f"restart {installs[0].certificate_kind}", None)
+    return (action.kind, action.node, action.summary, None)
+
+
+class Expected:
+    """The lab's CAs and the inventory's certificate files, to state expectations with."""
+
+    def __init__(self, inventory_path: Any) -> None:
+        inventory = load_inventory(inventory_path)
+        self.inventory = inventory
+        cas = lab_authorities(inventory.lab_state_dir)
+        self.public = {cas.public_issuing.cert.fingerprint_sha256: "MRA Lab Public TLS CA",
+                       cas.public_root.cert.fingerprint_sha256: "MRA Lab Public Root CA"}
+        self.private = {cas.private_issuing.cert.fingerprint_sha256: "MRA Lab Issuing CA",
+                        cas.private_root.cert.fingerprint_sha256: "MRA Lab Private Root CA"}
+        self.public_issuing = cas.public_issuing.cert.fingerprint_sha256
+        self.private_issuing = cas.private_issuing.cert.fingerprint_sha256
+        self.names = {**self.public, **self.private}
+        self.files = {peer.fqdn: peer.certificate for c in inventory.expressway.values() for peer in c.peers}
+        self.cucm_files = dict(inventory.cucm["cucm-main"].certificates)
+
+    def trust(self, nodes: tuple[str, ...], fingerprints: dict[str, str], store: str = "trusted_ca") -> set[Key]:
+        return {("trust.add", n, store, fp) for n in nodes for fp in fingerprints}
+
+    def full_trust(self) -> set[Key]:
+        """What a node with no trust for the other side needs: E ← C's private chain, C ← E's public
+        chain and the CUCM's private chain, the publisher ← C's private chain in both stores."""
+        return (self.trust(EDGE, self.private) | self.trust(CONTROL, self.public) | self.trust(CONTROL, self.private)
+                | self.trust((PUB,), self.private, "tomcat-trust") | self.trust((PUB,), self.private,
+                                                                                 "CallManager-trust"))
+
+    def installs(self, nodes: tuple[str, ...]) -> set[Key]:
+        installs: set[Key] = set()
+        for fqdn in nodes:
+            cert_file = self.files[fqdn]
+            assert cert_file is not None
+            installs |= {("cert.install", fqdn, "server", cert_file.leaf.fingerprint_sha256),
+                         ("manual", fqdn, "restart server", None)}
+        return installs
+
+
+def expected_codes(action: Action, expected: Expected) -> set[str]:
+    """The rule codes a trust addition's reasons must carry."""
+    if action.product == "cucm":
+        return {"MRA032"}
+    if action.node in EDGE:
+        return {"MRA020", "MRA023"}
+    if action.fingerprint in expected.public:
+        return {"MRA020", "MRA023"}
+    return {"MRA031", "MRA023"}  # the CUCM's chain on a control peer (TLS verify / secure registration)
+
+
+def validators(action: Action) -> set[tuple[str, str]]:
+    """(node, store) pairs that validate the certificate `action` installs."""
+    if action.node in EDGE:
+        return {(c, "trusted_ca") for c in CONTROL}
+    if action.node in CONTROL:
+        return {(e, "trusted_ca") for e in EDGE} | {(PUB, "tomcat-trust"), (PUB, "CallManager-trust")}
+    return {(c, "trusted_ca") for c in CONTROL}
+
+
+def drift_expectation(state: LabState) -> set[Key]:
+    """peer-drift: the last peer of each Expressway cluster lacks what its sibling has."""
+    lists = trust_fingerprints(state)
+    expected: set[Key] = set()
+    for healthy, drifted in ((EXPE1, EXPE2), (EXPC1, EXPC2)):
+        missing = set(lists[(healthy, "trusted_ca")]) - set(lists[(drifted, "trusted_ca")])
+        assert missing, f"the peer-drift scenario left {drifted} with nothing missing"
+        expected |= {("trust.add", drifted, "trusted_ca", fp) for fp in missing}
+    return expected
+
+
+def expectation(scenario: str, expected: Expected, state: LabState) -> set[Key]:
+    if scenario == "fresh":
+        return expected.full_trust()
+    if scenario == "missing-intermediate":
+        return {("trust.add", c, "trusted_ca", expected.public_issuing) for c in CONTROL}
+    if scenario == "peer-drift":
+        return drift_expectation(state)
+    if scenario == "temporary-certs":
+        return expected.full_trust() | expected.installs(EXPRESSWAYS)
+    if scenario == "x15-clientauth-loss":
+        return expected.installs(EDGE)
+    if scenario == "self-signed-cucm":
+        # The publisher moves to the CA-signed certificates the inventory names: the control peers must
+        # first trust the issuing CA (the private root is already there for the Expressways' chain).
+        cucm = {("cert.install", PUB, kind, f.leaf.fingerprint_sha256) for kind, f in expected.cucm_files.items()}
+        restarts = {("manual", PUB, f"restart {kind}", None) for kind in expected.cucm_files}
+        return {("trust.add", c, "trusted_ca", expected.private_issuing) for c in CONTROL} | cucm | restarts
+    raise AssertionError(scenario)
+
+
+SCENARIOS = ["fresh", "missing-intermediate", "peer-drift", "temporary-certs", "self-signed-cucm",
+             "x15-clientauth-loss"]
+
+
+def check_plan(scenario: str, the_plan: Plan, expected: Expected, state: LabState) -> None:
+    want = expectation(scenario, expected, state)
+    got = [key(a, the_plan) for a in the_plan.actions]
+    assert len(got) == len(set(got)), f"an action is planned twice: {sorted(map(str, got))}"
+    assert set(got) == want, (f"missing: {sorted(map(str, want - set(got)))}; "
+                              f"unexpected: {sorted(map(str, set(got) - want))}")
+    assert the_plan.unreachable == {}
+    assert set(the_plan.node_fingerprints) == set(ALL_NODES)
+    by_id = {a.id: a for a in the_plan.actions}
+    for action in the_plan.actions:
+        codes = {r.code for r in action.reasons}
+        if action.kind == "trust.add":
+            assert action.phase == PHASE_TRUST
+            assert expected_codes(action, expected) <= codes, (action.summary, codes)
+            assert action.fingerprint is not None
+            name = expected.names[action.fingerprint]
+            assert name in action.summary
+            assert all(name in r.text or r.code in ("MRA023", "inventory") for r in action.reasons), action.reasons
+            assert action.pem and "PRIVATE" not in action.pem
+            assert [c.fingerprint_sha256 for c in action.certificates()] == [action.fingerprint]
+        elif action.kind == "cert.install":
+            assert action.phase == PHASE_CERTS
+            assert codes and all(c.startswith("MRA0") for c in codes), action.reasons
+            assert any(".pem" in r.text for r in action.reasons), action.reasons
+            # Make-before-break: it waits for every trust addition its validators get for its chain.
+            chain = expected.public if action.node in EDGE else expected.private
+            needed = {a.id for a in the_plan.actions if a.kind == "trust.add" and a.fingerprint in chain
+                      and (a.node, a.store) in validators(action)}
+            assert needed <= set(action.depends_on), f"{action.summary} does not wait for {needed}"
+            assert action.certificates()[0].fingerprint_sha256 == action.fingerprint
+        else:
+            assert action.kind == "manual" and not action.writes
+            assert action.instructions, action.summary
+            assert all(by_id[d].kind == "cert.install" and by_id[d].node == action.node for d in action.depends_on)
+            assert action.depends_on, "a restart must follow its install"
+    # Phases in order in the plan itself.
+    assert [a.phase for a in the_plan.actions] == sorted(a.phase for a in the_plan.actions)
+
+
+@pytest.mark.parametrize("scenario", SCENARIOS)
+def test_scenario_plan_apply_replan(scenario: str, make_deployment: Callable[..., Any],
+                                    lab_connections: Callable[..., Connections]) -> None:
+    deployment = make_deployment(scenario)
+    expected = Expected(deployment.path)
+    inventory = expected.inventory
+    state_before = LabState.load(inventory.lab_state_dir)
+    connections = lab_connections(deployment.path)
+    lab = connections.lab
+    assert lab is not None
+
+    first = plan(inventory, connections=connections)
+    check_plan(scenario, first, expected, state_before)
+    assert first.has_changes
+
+    writes_before = len(lab.writes())
+    result = apply(first, inventory, connections=connections)
+    writes = lab.writes()[writes_before:]
+    writing = [a for a in first.actions if a.writes]
+    # One request per change: no retry, no duplicate (no faults in this lab).
+    assert len(writes) == len(writing), writes
+    assert all(e["status"] in (200, 201) for e in writes), writes
+    statuses = {r.action_id: r.status for r in result.results}
+    assert set(statuses) == {a.id for a in first.actions}
+    for action in first.actions:
+        assert statuses[action.id] == ("manual" if action.kind == "manual" else "changed"), action.summary
+    assert len(result.verification) == EXAMPLE_RELATIONS
+    if scenario != "self-signed-cucm":  # see test_self_signed_cucm_is_fixed
+        assert not result.failed, result.to_dict()
+        assert all(c.valid for c in result.verification)
+
+    # What the plan said is what the nodes now hold, once each.
+    lists = trust_fingerprints(LabState.load(inventory.lab_state_dir))
+    for action in first.actions:
+        if action.kind == "trust.add":
+            assert lists[(action.node, action.store or "")].count(action.fingerprint or "") == 1, action.summary
+    for (node, store), fingerprints in trust_fingerprints(state_before).items():
+        assert set(fingerprints) <= set(lists[(node, store)]), f"{node} {store} lost an entry"
+
+    second = plan(inventory, connections=connections)
+    assert second.summary() == "Plan: no changes"
+    assert not second.has_changes
+    assert second.actions == ()
+
+    writes_before = len(lab.writes())
+    again = apply(second, inventory, connections=connections)
+    assert lab.writes()[writes_before:] == []
+    assert again.results == ()
+    assert len(again.verification) == EXAMPLE_RELATIONS
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "BUG: self-signed-cucm is not fixed by apply. The plan installs the CA-signed certificates on the "
+    "publisher only; cucm-sub1 keeps its self-signed tomcat and CallManager certificates, which share one "
+    "subject in the control peers' trust lists (MRA022), so expc1/expc2 -> cucm-sub1 callmanager stays "
+    "invalid (apply failed=True, 18/20 verified) while a second plan shows no changes and no manual step."))
+def test_self_signed_cucm_is_fixed(make_deployment: Callable[..., Any],
+                                   lab_connections: Callable[..., Connections]) -> None:
+    deployment = make_deployment("self-signed-cucm")
+    inventory = load_inventory(deployment.path)
+    connections = lab_connections(deployment.path)
+    result = apply(plan(inventory, connections=connections), inventory, connections=connections)
+    broken = [c for c in result.verification if not c.valid]
+    assert broken == []
+    assert not result.failed
+    after = plan(inventory, connections=connections)
+    assert not [f for f in after.findings if f.code == "MRA022" and SUB in f.message]
+
+
+def test_self_signed_cucm_shadowing_is_reported_by_verification(
+        make_deployment: Callable[..., Any], lab_connections: Callable[..., Connections]) -> None:
+    """Whatever the plan does, apply's verification must tell the truth (Expressway semantics, MRA022):
+    two self-signed certificates with one subject cannot both validate."""
+    deployment = make_deployment("self-signed-cucm")
+    inventory = load_inventory(deployment.path)
+    connections = lab_connections(deployment.path)
+    result = apply(plan(inventory, connections=connections), inventory, connections=connections)
+    sub = LabState.load(inventory.lab_state_dir).cucm[SUB]
+    tomcat, callmanager = (parse(sub.identities[s])[0] for s in ("tomcat", "CallManager"))
+    assert tomcat.self_signed and callmanager.self_signed and tomcat.subject == callmanager.subject
+    assert tomcat != callmanager
+    for control in CONTROL:
+        checks = {c.kind: c for c in result.verification if c.validator == control and c.subject == SUB}
+        assert set(checks) == {"tomcat", "callmanager"}
+        assert [c.valid for c in checks.values()].count(True) <= 1, checks
+        for check in checks.values():
+            if not check.valid:
+                assert check.reason == "shadowed_by_same_subject", check
