@@ -96,7 +96,8 @@ class ApplyResult:
 
 def check_relations(inventory: Inventory, observed: ObservedState) -> list[RelationCheck]:
     """Every trust relation re-checked on what the nodes hold now, with the Expressway semantics."""
-    desired = desired_state(inventory, observed.certificates(), extra_authorities=observed.trust_pool())
+    desired = desired_state(inventory, observed.certificates(), extra_authorities=observed.trust_pool(),
+                            prefer_observed=True)
     checks: list[RelationCheck] = []
     for rel in desired.relations:
         validator = observed.nodes.get(rel.validator)

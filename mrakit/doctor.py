@@ -272,8 +272,10 @@ def doctor(
                 findings.append(Finding("NET001", Severity.ERROR, f"could not read {failed.node}: {failed.error}",
                                         fix="check address, credentials and API access", cluster=failed.cluster,
                                         node=failed.node))
+        # Online, judge what the nodes present now; offline, the files the inventory names.
         desired = desired_state(inventory, observed.certificates() if observed else None,
-                                extra_authorities=observed.trust_pool() if observed else (), at=when)
+                                extra_authorities=observed.trust_pool() if observed else (), at=when,
+                                prefer_observed=observed is not None)
         ctx = CheckContext(inventory, desired, observed, roots, when)
         findings += desired.all_findings()
         for check in OFFLINE_CHECKS + (ONLINE_CHECKS if observed else ()):

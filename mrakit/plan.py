@@ -158,6 +158,12 @@ class Plan:
         )
 
 
+def _is_renewal_of(newer: CertView, older: CertView) -> bool:
+    """`newer` renews `older`: same subject and names, issued later."""
+    return (newer.subject_name == older.subject_name and set(newer.dns_sans) == set(older.dns_sans)
+            and newer.not_before > older.not_before)
+
+
 def _action_id(phase: int, kind: str, node: str, detail: str) -> str:
     digest = hashlib.sha256(f"{phase}|{kind}|{node}|{detail}".encode()).hexdigest()[:12]
     return f"{phase}-{kind}-{node}-{digest}"
@@ -214,11 +220,21 @@ class _Planner:
             current = obs.certificates.get(kind, ())
             if current and current[0] == cert_file.leaf:
                 continue
-            deps = self.prerequisites(node.node, kind)
             text = f"{kind} certificate of {_label(node.cluster, node.node)}"
+            if current and _is_renewal_of(current[0], cert_file.leaf):
+                # Never roll a node back to an older certificate of the same identity.
+                self.findings.append(Finding(
+                    "INV001", Severity.WARNING,
+                    f"{node.node} presents a newer {kind} certificate (valid from {current[0].not_before:%Y-%m-%d}) "
+                    f"than {cert_file.path.name} names (from {cert_file.leaf.not_before:%Y-%m-%d}); mrakit keeps it",
+                    fix=f"update the inventory to name the installed certificate instead of {cert_file.path}",
+                    cluster=node.cluster, node=node.node,
+                    evidence={"installed": current[0].fingerprint_sha256, "named": cert_file.leaf.fingerprint_sha256}))
+                continue
+            deps = self.prerequisites(node.node, kind)
             reasons = (Reason("MRA008" if kind == "server" else "MRA001",
-                              f"the inventory names {cert_file.path.name} ({cert_file.leaf.display_name}, "
-                              f"{cert_file.leaf.fingerprint_sha256[:16]}…) as the {text}"),)
+                              f"the desired {kind} certificate is {cert_file.path.name} ({cert_file.leaf.display_name}, "
+                              f"{cert_file.leaf.fingerprint_sha256[:16]}…)"),)
             capabilities = obs.capabilities
             if node.product == "expressway" and obs.pending_csr_key != cert_file.leaf.public_key_fingerprint_sha256:
                 self.actions.append(Action(
@@ -403,6 +419,27 @@ class _Planner:
                                                    node_order.get(a.node, 0), order[a.kind], a.id))
 
 
+_INSTALL_BLOCKERS = {"MRA001", "MRA004", "MRA006", "MRA007", "MRA009", "MRA010", "MRA011", "MRA012", "MRA013",
+                     "MRA014", "MRA015", "MRA017"}
+
+
+def refuse_bad_installs(desired: DesiredState, actions: Sequence[Action]) -> None:
+    """A certificate that lacks a required SAN, has the wrong EKUs for the node's version, has
+    expired or is a wildcard is refused before anything is changed (UnsafePlanError)."""
+    problems = []
+    for action in actions:
+        if action.kind != "cert.install" or action.product != "expressway":
+            continue
+        node = desired.node(action.node)
+        for finding in node.findings:
+            if (finding.severity is Severity.ERROR and finding.code in _INSTALL_BLOCKERS
+                    and finding.evidence.get("fingerprint_sha256") == action.fingerprint):
+                problems.append(f"{action.node}: {finding.message} ({finding.code})")
+    if problems:
+        more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
+        raise UnsafePlanError(f"refusing to install a certificate, nothing was changed: {problems[0]}{more}")
+
+
 def compute_plan(
     inventory: Inventory,
     observed: ObservedState,
@@ -416,6 +453,7 @@ def compute_plan(
     desired = desired_state(inventory, observed.certificates(), extra_authorities=observed.trust_pool(), at=at)
     planner = _Planner(inventory, desired, observed, limit=limit, force=force, max_removal_ratio=max_removal_ratio)
     actions = planner.build()
+    refuse_bad_installs(desired, actions)
     findings = [*desired.all_findings(), *planner.findings]
     for failed in observed.failed():
         findings.append(Finding("UNREACHABLE", Severity.ERROR, f"could not read {failed.node}: {failed.error}",
@@ -441,19 +479,31 @@ def plan(
     environ: Mapping[str, str] | None = None,
     progress: ProgressCallback | None = None,
     connections: Any = None,
+    certificates_dir: str | None = None,
 ) -> Plan:
     """Observe every node (in parallel) and plan. Opens and closes its own connections (and an
-    in-process lab for `connection: lab`) unless `connections` is given."""
+    in-process lab for `connection: lab`) unless `connections` is given. `certificates_dir` holds
+    signed certificates to install, matched to their nodes by public key (see mrakit.renew)."""
     from mrakit.adapters.connect import connect
 
     own = connections is None
     conns = connect(inventory, environ=environ) if own else connections
     try:
         observed = observe(inventory, conns.expressway, conns.cucm, workers=workers, progress=progress)
+        if certificates_dir is not None:
+            inventory = inventory_with_certificates(inventory, certificates_dir, observed)
         return compute_plan(inventory, observed, limit=limit, force=force)
     finally:
         if own:
             conns.close()
+
+
+def inventory_with_certificates(inventory: Inventory, directory: str, observed: ObservedState) -> Inventory:
+    """The inventory with the signed certificates of `directory` as the desired ones of their nodes."""
+    from mrakit.renew import match_certificates, with_certificates
+
+    pending = {fqdn: o.pending_csr_key for fqdn, o in observed.nodes.items() if o.pending_csr_key}
+    return with_certificates(inventory, match_certificates(inventory, directory, pending))
 
 
 __all__ = ["Action", "DesiredTrust", "Plan", "compute_plan", "observation_summary", "plan"]

@@ -44,15 +44,17 @@ def _split(values: tuple[str, ...]) -> list[str] | None:
 @click.option("--limit", multiple=True, help="Only plan changes for these clusters (comma-separated, repeatable).")
 @workers_option
 @click.option("--force", is_flag=True, help="Allow removing more than max_removal_ratio of a node's trust.")
+@click.option("--certificates", "certificates_dir", type=click.Path(file_okay=False, exists=True),
+              help="Signed certificates to install, matched to their nodes by public key.")
 def plan_command(inventory_path: str, out_path: str | None, output_format: str, detailed_exitcode: bool,
-                 limit: tuple[str, ...], workers: int | None, force: bool) -> None:
+                 limit: tuple[str, ...], workers: int | None, force: bool, certificates_dir: str | None) -> None:
     """Observe every node and show what would change, where, and why."""
     inventory = load_inventory(inventory_path)
     clusters = _split(limit)
     unknown = [c for c in clusters or [] if c not in inventory.expressway and c not in inventory.cucm]
     if unknown:
         fail(f"--limit names no cluster of {inventory_path}: {', '.join(unknown)}")
-    result = plan(inventory, workers=workers, limit=clusters, force=force)
+    result = plan(inventory, workers=workers, limit=clusters, force=force, certificates_dir=certificates_dir)
     if out_path:
         Path(out_path).write_text(json.dumps(result.to_dict(), indent=2) + "\n")
     renderer = RENDERERS[output_format]
@@ -72,8 +74,10 @@ def plan_command(inventory_path: str, out_path: str | None, output_format: str, 
 @workers_option
 @click.option("--force", is_flag=True, help="Allow removing more than max_removal_ratio of a node's trust.")
 @click.option("--report", "report_path", type=click.Path(dir_okay=False), help="Write a JSON report here.")
+@click.option("--certificates", "certificates_dir", type=click.Path(file_okay=False, exists=True),
+              help="Signed certificates to install, matched to their nodes by public key.")
 def apply_command(inventory_path: str, plan_file: str | None, yes: bool, workers: int | None, force: bool,
-                  report_path: str | None) -> None:
+                  report_path: str | None, certificates_dir: str | None) -> None:
     """Make the nodes match the inventory: plan (or read PLAN_FILE), confirm, apply in phases,
     verify. Exit 0 when everything succeeded and verified, 1 when anything failed."""
     inventory = load_inventory(inventory_path)
@@ -87,7 +91,7 @@ def apply_command(inventory_path: str, plan_file: str | None, yes: bool, workers
             fail(f"{plan_file}: not a mrakit plan ({exc})")
         check_stale = True
     else:
-        the_plan = plan(inventory, workers=workers, force=force)
+        the_plan = plan(inventory, workers=workers, force=force, certificates_dir=certificates_dir)
         check_stale = False
     click.echo(TextPlanRenderer(colour=sys.stdout.isatty(), verbose=False).render(the_plan))
     if not the_plan.has_changes and not check_stale:

@@ -58,6 +58,10 @@ class TextPlanRenderer:
                         lines += [f"        {r.code}: {r.text}" for r in action.reasons]
                     if action.instructions:
                         lines.append(f"        how: {action.instructions}")
+        kept = [f for f in plan.findings if f.code == "INV001"]
+        if kept:
+            lines.append("")
+            lines += [self.style(f"  ! {f.message}; {f.fix}", "yellow") for f in kept]
         errors = [f for f in plan.findings if f.severity is Severity.ERROR]
         if errors:
             lines.append("")

@@ -157,8 +157,15 @@ def traversal_handshake(lab: Lab, control: str, edge: str, *, trust_pems: list[s
     """Expressway-C `control` (TLS client, with its current server certificate and key, trusting its
     current trust list unless `trust_pems` is given) connects to `edge`'s traversal listener, checking
     the edge's name. OK only when both sides accepted: the edge sends a line after its handshake."""
+    return handshake(lab, control, edge, "traversal", trust_pems=trust_pems)
+
+
+def handshake(lab: Lab, client: str, target: str, listener: str, *,
+              trust_pems: list[str] | None = None) -> Handshake:
+    """As traversal_handshake, from Expressway `client` to any TLS listener of `target` (a CUCM's
+    "sip-tls", say)."""
     with lab.state.lock:
-        node = lab.state.expressway[control]
+        node = lab.state.expressway[client]
         chain, key, trust = list(node.server_chain), node.server_key, list(node.trust)
     if trust_pems is not None:
         trust = trust_pems
@@ -174,12 +181,12 @@ def traversal_handshake(lab: Lab, control: str, edge: str, *, trust_pems: list[s
         if trust:
             context.load_verify_locations(cadata="".join(trust))
         context.load_cert_chain(cert_file, key_file)
-        port = lab.endpoints[edge].tls["traversal"]
+        port = lab.endpoints[target].tls[listener]
         with socket.create_connection(("127.0.0.1", port), timeout=5) as sock, \
-                context.wrap_socket(sock, server_hostname=edge) as tls:
+                context.wrap_socket(sock, server_hostname=target) as tls:
             line = tls.recv(64)
-            if not line.startswith(b"OK traversal"):
-                return Handshake(False, error=f"the edge closed the connection ({line!r}): it refused the client")
+            if not line.startswith(b"OK " + listener.encode()):
+                return Handshake(False, error=f"{target} closed the connection ({line!r}): it refused the client")
             return Handshake(True, tls.getpeercert(binary_form=True))
     except (ssl.SSLError, OSError) as exc:
         return Handshake(False, error=f"{type(exc).__name__}: {exc}")

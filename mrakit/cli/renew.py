@@ -1,0 +1,62 @@
+"""`mrakit csr` and `mrakit sign`: the renewal loop."""
+
+from __future__ import annotations
+
+import click
+
+from mrakit.cli.common import echo_json
+from mrakit.inventory.load import load_inventory
+from mrakit.renew import CUCM_SERVICES, request_csrs, sign_csrs
+
+
+@click.command("csr")
+@click.option("-i", "--inventory", "inventory_path", required=True, type=click.Path(dir_okay=False))
+@click.option("--cluster", "clusters", multiple=True, help="Only these clusters (repeatable).")
+@click.option("--peer", "peers", multiple=True, help="Only these peers, by FQDN (repeatable).")
+@click.option("--cucm", "cucm_services", multiple=True, type=click.Choice(list(CUCM_SERVICES)),
+              help="Also a CSR for this CUCM certificate on each selected CUCM publisher (repeatable).")
+@click.option("--client", is_flag=True, help="X15.5+ control clusters: the separate client certificate.")
+@click.option("-o", "--out", "out_dir", required=True, type=click.Path(file_okay=False),
+              help="Folder for the CSRs and manifest.json.")
+@click.option("--on-box/--local-key", "on_box", default=True, show_default=True,
+              help="Generate the key on the node (it never leaves it) or here (written 0600).")
+@click.option("--format", "output_format", type=click.Choice(["text", "json"]), default="text")
+def csr_command(inventory_path: str, clusters: tuple[str, ...], peers: tuple[str, ...],
+                cucm_services: tuple[str, ...], client: bool, out_dir: str, on_box: bool, output_format: str) -> None:
+    """Build one CSR per selected peer with every SAN mrakit requires (MRA010–MRA015); refuses
+    past the 999-character SAN limit (MRA006). Writes <fqdn>.csr and a manifest of the requests."""
+    inventory = load_inventory(inventory_path)
+    if clusters:
+        unknown = [c for c in clusters if c not in inventory.expressway and c not in inventory.cucm]
+        if unknown:
+            raise click.UsageError(f"no cluster named {', '.join(unknown)}")
+    requests = request_csrs(inventory, out_dir, clusters=clusters or None, peers=peers or None,
+                            cucm_services=cucm_services, client=client, local_key=not on_box)
+    if output_format == "json":
+        echo_json({"requests": [r.to_dict() for r in requests]})
+        return
+    for request in requests:
+        click.echo(f"{request.csr_file}: {request.kind} CSR for {request.node} ({request.method}), CN "
+                   f"{request.common_name}, {len(request.sans)} SAN(s): {', '.join(request.sans)}")
+    click.echo(f"{len(requests)} CSR(s) written; manifest in {out_dir}/manifest.json. Have them signed, then: "
+               f"mrakit apply -i {inventory_path} --certificates DIR")
+
+
+@click.command("sign")
+@click.option("-i", "--inventory", "inventory_path", required=True, type=click.Path(dir_okay=False))
+@click.option("--csr-dir", required=True, type=click.Path(file_okay=False, exists=True),
+              help="The folder `mrakit csr` wrote.")
+@click.option("-o", "--out", "out_dir", type=click.Path(file_okay=False), help="Where to write (default: --csr-dir).")
+@click.option("--ca-cert", type=click.Path(dir_okay=False, exists=True), help="A private TEST CA's certificate.")
+@click.option("--ca-key", type=click.Path(dir_okay=False, exists=True), help="Its private key.")
+@click.option("--ca-key-passphrase-env", help="Environment variable holding the CA key's passphrase.")
+@click.option("--days", type=click.IntRange(1, 825), default=90, show_default=True)
+def sign_command(inventory_path: str, csr_dir: str, out_dir: str | None, ca_cert: str | None, ca_key: str | None,
+                 ca_key_passphrase_env: str | None, days: int) -> None:
+    """Sign the CSRs of a `mrakit csr` folder — for the lab and private test CAs ONLY. Without
+    --ca-key it uses the lab's CAs and refuses any inventory whose connection is not `lab`."""
+    inventory = load_inventory(inventory_path)
+    written = sign_csrs(inventory, csr_dir, out_dir, ca_cert=ca_cert, ca_key=ca_key,
+                        ca_key_passphrase_env=ca_key_passphrase_env, days=days)
+    for path in written:
+        click.echo(f"signed {path}")

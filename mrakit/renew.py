@@ -1,0 +1,283 @@
+"""Renewal: CSRs with the SANs mrakit computes (on the box, or with a local key), signing for labs
+and private test CAs, and matching signed certificates back to their nodes by public key."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import os
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass, replace
+from pathlib import Path
+from typing import Any
+
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
+
+from mrakit.desired import desired_state
+from mrakit.errors import MrakitError, PkiError
+from mrakit.inventory.model import CertificateFile, Inventory
+from mrakit.pki.ca import CertificateAuthority
+from mrakit.pki.certview import CLIENT_AUTH, SAN_FIELD_LIMIT, SERVER_AUTH, CertView, san_field_length
+from mrakit.pki.keys import build_csr, csr_dns_names, csr_pem, generate_private_key, write_private_key
+from mrakit.pki.load import load_certificate_file, load_certificates_file, load_csr_file, load_private_key_file
+from mrakit.rules.eku import server_certificate_ekus
+
+MANIFEST = "manifest.json"
+CUCM_SERVICES = {"tomcat": "tomcat", "callmanager": "CallManager", "tomcat_ecdsa": "tomcat-ECDSA",
+                 "callmanager_ecdsa": "CallManager-ECDSA"}
+
+
+@dataclass(frozen=True)
+class CsrRequest:
+    cluster: str
+    node: str
+    product: str
+    kind: str  # server | client | tomcat | callmanager | …
+    common_name: str
+    sans: tuple[str, ...]
+    method: str  # on-box | local-key
+    csr_file: str
+    public_key_sha256: str
+    key_file: str | None = None
+    requested_at: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["sans"] = list(self.sans)
+        return data
+
+
+def _public_key_sha256(csr: x509.CertificateSigningRequest) -> str:
+    der = csr.public_key().public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
+    return hashlib.sha256(der).hexdigest()
+
+
+def read_manifest(directory: Path) -> list[CsrRequest]:
+    path = directory / MANIFEST
+    if not path.exists():
+        return []
+    try:
+        data = json.loads(path.read_text())
+        return [CsrRequest(**{**item, "sans": tuple(item["sans"])}) for item in data["requests"]]
+    except (ValueError, KeyError, TypeError) as exc:
+        raise MrakitError(f"{path}: not a mrakit CSR manifest ({exc})") from None
+
+
+def _write_manifest(directory: Path, requests: Sequence[CsrRequest]) -> None:
+    existing = {(r.node, r.kind): r for r in read_manifest(directory)}
+    existing.update({(r.node, r.kind): r for r in requests})
+    payload = {"format_version": 1, "requests": [r.to_dict() for r in existing.values()]}
+    (directory / MANIFEST).write_text(json.dumps(payload, indent=2) + "\n")
+
+
+def request_csrs(
+    inventory: Inventory,
+    out_dir: str | os.PathLike[str],
+    *,
+    clusters: Sequence[str] | None = None,
+    peers: Sequence[str] | None = None,
+    cucm_services: Sequence[str] = (),
+    client: bool = False,
+    local_key: bool = False,
+    connections: Any = None,
+    environ: Mapping[str, str] | None = None,
+) -> list[CsrRequest]:
+    """One CSR per selected Expressway peer (its server certificate, or with `client` its X15.5
+    client certificate) and per CUCM publisher for each of `cucm_services`, with the SANs mrakit
+    computes. On the box by default (the key never leaves it); `local_key` writes the key here, 0600.
+    Refuses, before asking any node, when a SAN list would pass the 999-character limit (MRA006)."""
+    from mrakit.adapters.connect import connect
+
+    directory = Path(out_dir)
+    desired = desired_state(inventory)
+    wanted_clusters = set(clusters) if clusters else None
+    wanted_peers = {p.lower() for p in peers} if peers else None
+    plans: list[tuple[str, str, str, str, str, tuple[str, ...]]] = []  # cluster, node, product, kind, cn, sans
+    for cluster in inventory.expressway.values():
+        if wanted_clusters is not None and cluster.name not in wanted_clusters:
+            continue
+        if client and not (cluster.role == "control" and cluster.split_client_certificate):
+            continue
+        for peer in cluster.peers:
+            if wanted_peers is not None and peer.fqdn not in wanted_peers:
+                continue
+            node = desired.node(peer.fqdn)
+            sans = tuple(s.name for s in node.required_sans)
+            length = san_field_length(sans)
+            if length > SAN_FIELD_LIMIT:
+                raise MrakitError(f"{peer.fqdn}: the required SANs take {length} characters; the Expressway ignores "
+                                  f"everything past {SAN_FIELD_LIMIT} (MRA006): reduce domains, aliases or profiles")
+            plans.append((cluster.name, peer.fqdn, "expressway", "client" if client else "server",
+                          node.common_name or peer.fqdn, sans))
+    for cucm in inventory.cucm.values():
+        if wanted_clusters is not None and cucm.name not in wanted_clusters:
+            continue
+        for kind in cucm_services:
+            if kind not in CUCM_SERVICES:
+                raise MrakitError(f"unknown CUCM certificate {kind!r}; use {', '.join(CUCM_SERVICES)}")
+            names = tuple(n.fqdn for n in cucm.nodes)
+            plans.append((cucm.name, cucm.publisher.fqdn, "cucm", kind, cucm.publisher.fqdn, names))
+    if not plans:
+        raise MrakitError("no node matches the selection (check --cluster and --peer)")
+    directory.mkdir(parents=True, exist_ok=True)
+    now = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+    requests: list[CsrRequest] = []
+    own = connections is None and not local_key
+    conns = connect(inventory, environ=environ) if own else connections
+    try:
+        for cluster_name, fqdn, product, kind, common_name, sans in plans:
+            stem = fqdn if kind == "server" else f"{fqdn}-{kind}"
+            key_file = None
+            if local_key:
+                key = generate_private_key("rsa2048")
+                key_file = str(write_private_key(directory / f"{stem}.key", key))
+                csr = build_csr(key, common_name, sans)
+            elif product == "expressway":
+                csr = conns.expressway[fqdn].generate_csr(common_name, sans)
+            else:
+                csr = conns.cucm[fqdn].generate_csr(CUCM_SERVICES[kind], common_name, sans)
+            csr_path = directory / f"{stem}.csr"
+            csr_path.write_text(csr_pem(csr))
+            requests.append(CsrRequest(cluster_name, fqdn, product, kind, common_name, tuple(sans),
+                                       "local-key" if local_key else "on-box", str(csr_path),
+                                       _public_key_sha256(csr), key_file, now))
+    finally:
+        if own:
+            conns.close()
+    _write_manifest(directory, requests)
+    return requests
+
+
+def _lab_issuer(inventory: Inventory, request: CsrRequest) -> CertificateAuthority:
+    from mrakit.lab.pki import lab_authorities
+
+    cas = lab_authorities(inventory.lab_state_dir)
+    cluster = inventory.expressway.get(request.cluster)
+    if cluster is not None and cluster.role == "edge":
+        return cas.public_issuing
+    return cas.private_issuing
+
+
+def _ekus_for(inventory: Inventory, request: CsrRequest) -> tuple[str, ...]:
+    cluster = inventory.expressway.get(request.cluster)
+    if request.kind == "client" or cluster is None:
+        return (SERVER_AUTH, CLIENT_AUTH)
+    return server_certificate_ekus(cluster)
+
+
+def sign_csrs(
+    inventory: Inventory,
+    csr_dir: str | os.PathLike[str],
+    out_dir: str | os.PathLike[str] | None = None,
+    *,
+    ca_cert: str | os.PathLike[str] | None = None,
+    ca_key: str | os.PathLike[str] | None = None,
+    ca_key_passphrase_env: str | None = None,
+    days: int = 90,
+    ekus: Sequence[str] | None = None,
+) -> list[Path]:
+    """Sign every CSR of the manifest in `csr_dir` — ONLY for the lab and private test CAs. Without
+    `ca_key` the lab's own CAs sign, which requires `connection: lab`. Writes `<node>.pem` (leaf
+    then the CA chain) to `out_dir` (default: `csr_dir`)."""
+    directory = Path(csr_dir)
+    requests = read_manifest(directory)
+    if not requests:
+        raise MrakitError(f"{directory}: no {MANIFEST}; create the CSRs with `mrakit csr` first")
+    if ca_key is None and inventory.defaults.connection != "lab":
+        raise MrakitError("mrakit sign signs with the lab's CAs only for `connection: lab` inventories; pass "
+                          "--ca-cert and --ca-key of a private test CA explicitly (never a production CA)")
+    if (ca_cert is None) != (ca_key is None):
+        raise MrakitError("--ca-cert and --ca-key go together")
+    fixed: CertificateAuthority | None = None
+    chain_extra: list[CertView] = []
+    if ca_cert is not None and ca_key is not None:
+        certs = load_certificates_file(ca_cert)
+        fixed = CertificateAuthority(certs[0], load_private_key_file(ca_key, passphrase_env=ca_key_passphrase_env))
+        chain_extra = certs[1:]
+        if not fixed.cert.is_ca:
+            raise PkiError(f"{ca_cert}: {fixed.cert.display_name!r} is not a CA certificate")
+    target = Path(out_dir) if out_dir else directory
+    target.mkdir(parents=True, exist_ok=True)
+    written = []
+    for request in requests:
+        csr = load_csr_file(request.csr_file)
+        issuer = fixed or _lab_issuer(inventory, request)
+        chain = chain_extra if fixed else _lab_chain(inventory, issuer)
+        cert = issuer.sign_csr(csr, ekus=tuple(ekus) if ekus else _ekus_for(inventory, request), days=days)
+        stem = request.node if request.kind == "server" else f"{request.node}-{request.kind}"
+        path = target / f"{stem}.pem"
+        path.write_text(cert.pem + issuer.cert.pem + "".join(c.pem for c in chain))
+        written.append(path)
+    return written
+
+
+def _lab_chain(inventory: Inventory, issuer: CertificateAuthority) -> list[CertView]:
+    from mrakit.lab.pki import lab_authorities
+
+    cas = lab_authorities(inventory.lab_state_dir)
+    root = cas.public_root if issuer.cert == cas.public_issuing.cert else cas.private_root
+    return [root.cert]
+
+
+@dataclass(frozen=True)
+class MatchedCertificate:
+    node: str
+    kind: str
+    file: Path
+
+
+def match_certificates(
+    inventory: Inventory,
+    directory: str | os.PathLike[str],
+    pending_keys: Mapping[str, str] | None = None,
+) -> list[MatchedCertificate]:
+    """Match every certificate file in `directory` to the node and kind whose pending CSR (from the
+    manifest there, or observed on the nodes: fqdn → public key SHA-256) or local key it completes.
+    A certificate that matches nothing is refused: nothing is changed."""
+    folder = Path(directory)
+    by_key: dict[str, tuple[str, str, str | None]] = {}
+    for request in read_manifest(folder):
+        by_key[request.public_key_sha256] = (request.node, request.kind, request.key_file)
+    for fqdn, key_sha in (pending_keys or {}).items():
+        by_key.setdefault(key_sha, (fqdn, "server", None))
+    matched: list[MatchedCertificate] = []
+    for path in sorted(folder.glob("*.pem")) + sorted(folder.glob("*.crt")) + sorted(folder.glob("*.cer")):
+        try:
+            leaf = load_certificate_file(path)
+        except PkiError:
+            continue
+        if leaf.is_ca:
+            continue
+        hit = by_key.get(leaf.public_key_fingerprint_sha256)
+        if hit is None:
+            raise MrakitError(f"{path}: {leaf.display_name!r} matches no pending CSR and no key of the manifest; "
+                              "refusing it (was it signed for another request?)")
+        matched.append(MatchedCertificate(hit[0], hit[1], path))
+    return matched
+
+
+def with_certificates(inventory: Inventory, matched: Sequence[MatchedCertificate]) -> Inventory:
+    """The inventory with the matched certificate files as the desired certificates of their nodes."""
+    expressway = dict(inventory.expressway)
+    cucm = dict(inventory.cucm)
+    for item in matched:
+        cert_file = CertificateFile(item.file, tuple(load_certificates_file(item.file)), None)
+        for name, cluster in expressway.items():
+            if any(p.fqdn == item.node for p in cluster.peers):
+                peers = tuple(
+                    (replace(p, client_certificate=cert_file) if item.kind == "client"
+                     else replace(p, certificate=cert_file)) if p.fqdn == item.node else p
+                    for p in cluster.peers)
+                expressway[name] = replace(cluster, peers=peers)
+        for name, cluster_c in cucm.items():
+            if cluster_c.publisher.fqdn == item.node and item.kind in CUCM_SERVICES:
+                certificates = dict(cluster_c.certificates)
+                certificates[item.kind] = cert_file
+                cucm[name] = replace(cluster_c, certificates=certificates)
+    return replace(inventory, expressway=expressway, cucm=cucm)
+
+
+def csr_names(path: str | os.PathLike[str]) -> tuple[str, ...]:
+    return csr_dns_names(load_csr_file(path))
