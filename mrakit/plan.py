@@ -236,6 +236,18 @@ class _Planner:
                               f"the desired {kind} certificate is {cert_file.path.name} ({cert_file.leaf.display_name}, "
                               f"{cert_file.leaf.fingerprint_sha256[:16]}…)"),)
             capabilities = obs.capabilities
+            if kind == "client" and (capabilities is None or not capabilities.separate_client_certificate):
+                self.actions.append(Action(
+                    id=_action_id(PHASE_CERTS, "manual", node.node, f"client|{cert_file.leaf.fingerprint_sha256}"),
+                    phase=PHASE_CERTS, kind="manual", cluster=node.cluster, node=node.node, product=node.product,
+                    certificate_kind=kind, subject=cert_file.leaf.subject,
+                    fingerprint=cert_file.leaf.fingerprint_sha256, reasons=reasons, depends_on=deps,
+                    summary=f"install the {text} by hand",
+                    instructions=(f"On {node.node}: Maintenance > Security > Client certificate: upload "
+                                  f"{cert_file.path} with its private key{' ' + str(cert_file.key_path) if cert_file.key_path else ''} "
+                                  "(no REST call is known for the X15.5 client certificate), "
+                                  "after the trust additions of phase 1 are in place.")))
+                continue
             if node.product == "expressway" and obs.pending_csr_key != cert_file.leaf.public_key_fingerprint_sha256:
                 self.actions.append(Action(
                     id=_action_id(PHASE_CERTS, "manual", node.node, f"{kind}|csr|{cert_file.leaf.fingerprint_sha256}"),
@@ -246,17 +258,6 @@ class _Planner:
                     instructions=(f"The Expressway only installs a certificate for the CSR it generated (its key never "
                                   f"leaves the box). Run `mrakit csr -i INVENTORY --peer {node.node}` (on-box CSR), have "
                                   f"it signed, name the signed file in the inventory, and run apply again.")))
-                continue
-            if kind == "client" and (capabilities is None or not capabilities.separate_client_certificate):
-                self.actions.append(Action(
-                    id=_action_id(PHASE_CERTS, "manual", node.node, f"client|{cert_file.leaf.fingerprint_sha256}"),
-                    phase=PHASE_CERTS, kind="manual", cluster=node.cluster, node=node.node, product=node.product,
-                    certificate_kind=kind, subject=cert_file.leaf.subject,
-                    fingerprint=cert_file.leaf.fingerprint_sha256, reasons=reasons, depends_on=deps,
-                    summary=f"install the {text} by hand",
-                    instructions=(f"On {node.node}: Maintenance > Security > Client certificate: upload "
-                                  f"{cert_file.path} (no REST call is known for the X15.5 client certificate), "
-                                  "after the trust additions of phase 1 are in place.")))
                 continue
             self.actions.append(Action(
                 id=_action_id(PHASE_CERTS, "cert.install", node.node, f"{kind}|{cert_file.leaf.fingerprint_sha256}"),
@@ -283,6 +284,15 @@ class _Planner:
             for kind, cert_file in cucm.certificates.items():
                 current = obs.certificates.get(kind, ())
                 if current and current[0] == cert_file.leaf:
+                    continue
+                if current and _is_renewal_of(current[0], cert_file.leaf):
+                    self.findings.append(Finding(
+                        "INV001", Severity.WARNING,
+                        f"{cucm.publisher.fqdn} presents a newer {kind} certificate than {cert_file.path.name}; "
+                        "mrakit keeps it", fix=f"update the inventory to name the installed certificate instead of "
+                        f"{cert_file.path}", cluster=cucm.name, node=cucm.publisher.fqdn,
+                        evidence={"installed": current[0].fingerprint_sha256,
+                                  "named": cert_file.leaf.fingerprint_sha256}))
                     continue
                 service = _CUCM_SERVICE[kind]
                 deps = self.prerequisites(cucm.publisher.fqdn, kind)

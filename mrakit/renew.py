@@ -81,6 +81,7 @@ def request_csrs(
     cucm_services: Sequence[str] = (),
     client: bool = False,
     local_key: bool = False,
+    expressway: bool = True,
     connections: Any = None,
     environ: Mapping[str, str] | None = None,
 ) -> list[CsrRequest]:
@@ -95,7 +96,7 @@ def request_csrs(
     wanted_clusters = set(clusters) if clusters else None
     wanted_peers = {p.lower() for p in peers} if peers else None
     plans: list[tuple[str, str, str, str, str, tuple[str, ...]]] = []  # cluster, node, product, kind, cn, sans
-    for cluster in inventory.expressway.values():
+    for cluster in inventory.expressway.values() if expressway else ():
         if wanted_clusters is not None and cluster.name not in wanted_clusters:
             continue
         if client and not (cluster.role == "control" and cluster.split_client_certificate):
@@ -210,6 +211,9 @@ def sign_csrs(
         path = target / f"{stem}.pem"
         path.write_text(cert.pem + issuer.cert.pem + "".join(c.pem for c in chain))
         written.append(path)
+    if target.resolve() != directory.resolve():
+        # The manifest goes with the certificates: it is how apply matches them to their nodes.
+        _write_manifest(target, requests)
     return written
 
 

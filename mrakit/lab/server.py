@@ -103,12 +103,13 @@ class _Handler(BaseHTTPRequestHandler):
     def _send(self, status: int, payload: Any, content_type: str = "application/json") -> None:
         data = payload if isinstance(payload, bytes) else (
             payload.encode() if isinstance(payload, str) else json.dumps(payload).encode())
+        # Log before answering: a client that has its answer must find the request in the log.
+        self.server.lab.log(self.server.node, self.command, self.path, status)
         self.send_response(status)
         self.send_header("Content-Type", content_type)
         self.send_header("Content-Length", str(len(data)))
         self.end_headers()
         self.wfile.write(data)
-        self.server.lab.log(self.server.node, self.command, self.path, status)
 
     def _reset(self) -> None:
         self.server.lab.log(self.server.node, self.command, self.path, 0, fault="reset")
@@ -151,11 +152,11 @@ class _Handler(BaseHTTPRequestHandler):
             self._reset()
             return
         if not self._authorised():
+            lab.log(node, method, self.path, 401)
             self.send_response(401)
             self.send_header("WWW-Authenticate", 'Basic realm="lab"')
             self.send_header("Content-Length", "0")
             self.end_headers()
-            lab.log(node, method, self.path, 401)
             return
         url = urlsplit(self.path)
         try:

@@ -4,6 +4,7 @@ control peer (its current certificate and trust list) to each edge peer's traver
 
 from __future__ import annotations
 
+import itertools
 import threading
 import time
 from collections.abc import Callable
@@ -115,5 +116,5 @@ def test_edge_rotation_to_a_new_ca_keeps_the_traversal_zone_up(
     assert len(installs) == len(EDGE) and len(trusts) == len(CONTROL) * 2
     assert max(s[3] for s in trusts) <= installs[0][2]
     # Rolling: one edge peer at a time.
-    for before, after in zip(installs, installs[1:], strict=False):
+    for before, after in itertools.pairwise(installs):
         assert before[3] <= after[2], f"{before[1]} and {after[1]} were installed at the same time"
