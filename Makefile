@@ -16,7 +16,7 @@ demo: $(STAMP)
 	bash scripts/demo.sh
 
 lint: $(STAMP)
-	$(BIN)/ruff check mrakit tests benchmarks
+	$(BIN)/ruff check mrakit tests benchmarks ansible_collections
 
 typecheck: $(STAMP)
 	$(BIN)/mypy --strict mrakit

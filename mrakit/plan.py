@@ -34,8 +34,12 @@ from mrakit.pki.load import load_certificates
 FORMAT_VERSION = 1
 ActionKind = Literal["trust.add", "trust.remove", "cert.install", "manual"]
 PHASE_TRUST, PHASE_CERTS, PHASE_VERIFY, PHASE_PRUNE = 1, 2, 3, 4
-_CUCM_SERVICE = {"tomcat": "tomcat", "callmanager": "CallManager", "tomcat_ecdsa": "tomcat-ECDSA",
-                 "callmanager_ecdsa": "CallManager-ECDSA"}
+_CUCM_SERVICE = {
+    "tomcat": "tomcat",
+    "callmanager": "CallManager",
+    "tomcat_ecdsa": "tomcat-ECDSA",
+    "callmanager_ecdsa": "CallManager-ECDSA",
+}
 
 
 @dataclass(frozen=True)
@@ -65,22 +69,41 @@ class Action:
 
     def to_dict(self) -> dict[str, Any]:
         return {
-            "id": self.id, "phase": self.phase, "kind": self.kind, "cluster": self.cluster, "node": self.node,
-            "product": self.product, "summary": self.summary, "store": self.store,
-            "certificate_kind": self.certificate_kind, "subject": self.subject, "fingerprint_sha256": self.fingerprint,
-            "reasons": [r.to_dict() for r in self.reasons], "instructions": self.instructions,
-            "depends_on": list(self.depends_on), "pem": self.pem,
+            "id": self.id,
+            "phase": self.phase,
+            "kind": self.kind,
+            "cluster": self.cluster,
+            "node": self.node,
+            "product": self.product,
+            "summary": self.summary,
+            "store": self.store,
+            "certificate_kind": self.certificate_kind,
+            "subject": self.subject,
+            "fingerprint_sha256": self.fingerprint,
+            "reasons": [r.to_dict() for r in self.reasons],
+            "instructions": self.instructions,
+            "depends_on": list(self.depends_on),
+            "pem": self.pem,
         }
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Action:
         return cls(
-            id=data["id"], phase=int(data["phase"]), kind=data["kind"], cluster=data["cluster"], node=data["node"],
-            product=data["product"], summary=data["summary"],
+            id=data["id"],
+            phase=int(data["phase"]),
+            kind=data["kind"],
+            cluster=data["cluster"],
+            node=data["node"],
+            product=data["product"],
+            summary=data["summary"],
             reasons=tuple(Reason(r["code"], r["text"]) for r in data.get("reasons", [])),
-            store=data.get("store"), certificate_kind=data.get("certificate_kind"), subject=data.get("subject"),
-            fingerprint=data.get("fingerprint_sha256"), pem=data.get("pem"),
-            instructions=data.get("instructions", ""), depends_on=tuple(data.get("depends_on", [])),
+            store=data.get("store"),
+            certificate_kind=data.get("certificate_kind"),
+            subject=data.get("subject"),
+            fingerprint=data.get("fingerprint_sha256"),
+            pem=data.get("pem"),
+            instructions=data.get("instructions", ""),
+            depends_on=tuple(data.get("depends_on", [])),
         )
 
 
@@ -111,8 +134,9 @@ class Plan:
     def summary(self) -> str:
         counts = self.counts()
         if not self.actions:
-            return "Plan: no changes" + (f" ({len(self.unreachable)} node(s) could not be read)"
-                                         if self.unreachable else "")
+            return "Plan: no changes" + (
+                f" ({len(self.unreachable)} node(s) could not be read)" if self.unreachable else ""
+            )
         trust_nodes = len({a.node for a in self.actions if a.kind == "trust.add"})
         parts = []
         if counts["trust.add"]:
@@ -144,24 +168,39 @@ class Plan:
         from mrakit.errors import MrakitError
 
         if data.get("format_version") != FORMAT_VERSION:
-            raise MrakitError(f"unsupported plan format_version {data.get('format_version')!r} "
-                              f"(this mrakit writes {FORMAT_VERSION})")
+            raise MrakitError(
+                f"unsupported plan format_version {data.get('format_version')!r} (this mrakit writes {FORMAT_VERSION})"
+            )
         findings = tuple(
-            Finding(f["code"], Severity(f["severity"]), f["message"], f.get("fix", ""), f.get("cluster"),
-                    f.get("node"), f.get("evidence", {})) for f in data.get("findings", []))
+            Finding(
+                f["code"],
+                Severity(f["severity"]),
+                f["message"],
+                f.get("fix", ""),
+                f.get("cluster"),
+                f.get("node"),
+                f.get("evidence", {}),
+            )
+            for f in data.get("findings", [])
+        )
         return cls(
-            inventory_path=data["inventory"]["path"], inventory_sha256=data["inventory"]["sha256"],
+            inventory_path=data["inventory"]["path"],
+            inventory_sha256=data["inventory"]["sha256"],
             created_at=data["created_at"],
             node_fingerprints={k: v["observed_fingerprint"] for k, v in data["nodes"].items()},
-            actions=tuple(Action.from_dict(a) for a in data["actions"]), findings=findings,
+            actions=tuple(Action.from_dict(a) for a in data["actions"]),
+            findings=findings,
             unreachable=dict(data.get("unreachable", {})),
         )
 
 
 def _is_renewal_of(newer: CertView, older: CertView) -> bool:
     """`newer` renews `older`: same subject and names, issued later."""
-    return (newer.subject_name == older.subject_name and set(newer.dns_sans) == set(older.dns_sans)
-            and newer.not_before > older.not_before)
+    return (
+        newer.subject_name == older.subject_name
+        and set(newer.dns_sans) == set(older.dns_sans)
+        and newer.not_before > older.not_before
+    )
 
 
 def _action_id(phase: int, kind: str, node: str, detail: str) -> str:
@@ -174,8 +213,16 @@ def _label(cluster: str, node: str) -> str:
 
 
 class _Planner:
-    def __init__(self, inventory: Inventory, desired: DesiredState, observed: ObservedState, *,
-                 limit: Sequence[str] | None, force: bool, max_removal_ratio: float | None) -> None:
+    def __init__(
+        self,
+        inventory: Inventory,
+        desired: DesiredState,
+        observed: ObservedState,
+        *,
+        limit: Sequence[str] | None,
+        force: bool,
+        max_removal_ratio: float | None,
+    ) -> None:
         self.inventory = inventory
         self.desired = desired
         self.observed = observed
@@ -206,11 +253,22 @@ class _Planner:
                 action_id = _action_id(PHASE_TRUST, "trust.add", node.node, f"{store}|{entry.fingerprint}")
                 self.added[(node.node, store, entry.fingerprint)] = action_id
                 where = store if node.product == "cucm" else "trusted CA list"
-                self.actions.append(Action(
-                    id=action_id, phase=PHASE_TRUST, kind="trust.add", cluster=node.cluster, node=node.node,
-                    product=node.product, store=store, subject=entry.subject, fingerprint=entry.fingerprint,
-                    pem=entry.cert.pem, reasons=entry.reasons,
-                    summary=f'add "{entry.cert.display_name}" to the {where} of {_label(node.cluster, node.node)}'))
+                self.actions.append(
+                    Action(
+                        id=action_id,
+                        phase=PHASE_TRUST,
+                        kind="trust.add",
+                        cluster=node.cluster,
+                        node=node.node,
+                        product=node.product,
+                        store=store,
+                        subject=entry.subject,
+                        fingerprint=entry.fingerprint,
+                        pem=entry.cert.pem,
+                        reasons=entry.reasons,
+                        summary=f'add "{entry.cert.display_name}" to the {where} of {_label(node.cluster, node.node)}',
+                    )
+                )
 
     # phase 2 -------------------------------------------------------------------------------
     def installs(self, node: NodeDesired, obs: NodeObservation) -> None:
@@ -223,56 +281,116 @@ class _Planner:
             text = f"{kind} certificate of {_label(node.cluster, node.node)}"
             if current and _is_renewal_of(current[0], cert_file.leaf):
                 # Never roll a node back to an older certificate of the same identity.
-                self.findings.append(Finding(
-                    "INV001", Severity.WARNING,
-                    f"{node.node} presents a newer {kind} certificate (valid from {current[0].not_before:%Y-%m-%d}) "
-                    f"than {cert_file.path.name} names (from {cert_file.leaf.not_before:%Y-%m-%d}); mrakit keeps it",
-                    fix=f"update the inventory to name the installed certificate instead of {cert_file.path}",
-                    cluster=node.cluster, node=node.node,
-                    evidence={"installed": current[0].fingerprint_sha256, "named": cert_file.leaf.fingerprint_sha256}))
+                self.findings.append(
+                    Finding(
+                        "INV001",
+                        Severity.WARNING,
+                        f"{node.node} presents a newer {kind} certificate (valid from "
+                        f"{current[0].not_before:%Y-%m-%d}) than {cert_file.path.name} names (from "
+                        f"{cert_file.leaf.not_before:%Y-%m-%d}); mrakit keeps it",
+                        fix=f"update the inventory to name the installed certificate instead of {cert_file.path}",
+                        cluster=node.cluster,
+                        node=node.node,
+                        evidence={
+                            "installed": current[0].fingerprint_sha256,
+                            "named": cert_file.leaf.fingerprint_sha256,
+                        },
+                    )
+                )
                 continue
             deps = self.prerequisites(node.node, kind)
-            reasons = (Reason("MRA008" if kind == "server" else "MRA001",
-                              f"the desired {kind} certificate is {cert_file.path.name} ({cert_file.leaf.display_name}, "
-                              f"{cert_file.leaf.fingerprint_sha256[:16]}…)"),)
+            reasons = (
+                Reason(
+                    "MRA008" if kind == "server" else "MRA001",
+                    f"the desired {kind} certificate is {cert_file.path.name} ({cert_file.leaf.display_name}, "
+                    f"{cert_file.leaf.fingerprint_sha256[:16]}…)",
+                ),
+            )
             capabilities = obs.capabilities
             if kind == "client" and (capabilities is None or not capabilities.separate_client_certificate):
-                self.actions.append(Action(
-                    id=_action_id(PHASE_CERTS, "manual", node.node, f"client|{cert_file.leaf.fingerprint_sha256}"),
-                    phase=PHASE_CERTS, kind="manual", cluster=node.cluster, node=node.node, product=node.product,
-                    certificate_kind=kind, subject=cert_file.leaf.subject,
-                    fingerprint=cert_file.leaf.fingerprint_sha256, reasons=reasons, depends_on=deps,
-                    summary=f"install the {text} by hand",
-                    instructions=(f"On {node.node}: Maintenance > Security > Client certificate: upload "
-                                  f"{cert_file.path} with its private key{' ' + str(cert_file.key_path) if cert_file.key_path else ''} "
-                                  "(no REST call is known for the X15.5 client certificate), "
-                                  "after the trust additions of phase 1 are in place.")))
+                self.actions.append(
+                    Action(
+                        id=_action_id(PHASE_CERTS, "manual", node.node, f"client|{cert_file.leaf.fingerprint_sha256}"),
+                        phase=PHASE_CERTS,
+                        kind="manual",
+                        cluster=node.cluster,
+                        node=node.node,
+                        product=node.product,
+                        certificate_kind=kind,
+                        subject=cert_file.leaf.subject,
+                        fingerprint=cert_file.leaf.fingerprint_sha256,
+                        reasons=reasons,
+                        depends_on=deps,
+                        summary=f"install the {text} by hand",
+                        instructions=(
+                            f"On {node.node}: Maintenance > Security > Client certificate: upload "
+                            f"{cert_file.path} with its private key"
+                            f"{' ' + str(cert_file.key_path) if cert_file.key_path else ''} "
+                            "(no REST call is known for the X15.5 client certificate), "
+                            "after the trust additions of phase 1 are in place."
+                        ),
+                    )
+                )
                 continue
             if node.product == "expressway" and obs.pending_csr_key != cert_file.leaf.public_key_fingerprint_sha256:
-                self.actions.append(Action(
-                    id=_action_id(PHASE_CERTS, "manual", node.node, f"{kind}|csr|{cert_file.leaf.fingerprint_sha256}"),
-                    phase=PHASE_CERTS, kind="manual", cluster=node.cluster, node=node.node, product=node.product,
-                    certificate_kind=kind, subject=cert_file.leaf.subject,
-                    fingerprint=cert_file.leaf.fingerprint_sha256, reasons=reasons, depends_on=deps,
-                    summary=f"the {text} in {cert_file.path.name} was not issued for a CSR pending on the box",
-                    instructions=(f"The Expressway only installs a certificate for the CSR it generated (its key never "
-                                  f"leaves the box). Run `mrakit csr -i INVENTORY --peer {node.node}` (on-box CSR), have "
-                                  f"it signed, name the signed file in the inventory, and run apply again.")))
+                self.actions.append(
+                    Action(
+                        id=_action_id(
+                            PHASE_CERTS, "manual", node.node, f"{kind}|csr|{cert_file.leaf.fingerprint_sha256}"
+                        ),
+                        phase=PHASE_CERTS,
+                        kind="manual",
+                        cluster=node.cluster,
+                        node=node.node,
+                        product=node.product,
+                        certificate_kind=kind,
+                        subject=cert_file.leaf.subject,
+                        fingerprint=cert_file.leaf.fingerprint_sha256,
+                        reasons=reasons,
+                        depends_on=deps,
+                        summary=f"the {text} in {cert_file.path.name} was not issued for a CSR pending on the box",
+                        instructions=(
+                            f"The Expressway only installs a certificate for the CSR it generated (its key never "
+                            f"leaves the box). Run `mrakit csr -i INVENTORY --peer {node.node}` (on-box CSR), have "
+                            f"it signed, name the signed file in the inventory, and run apply again."
+                        ),
+                    )
+                )
                 continue
-            self.actions.append(Action(
-                id=_action_id(PHASE_CERTS, "cert.install", node.node, f"{kind}|{cert_file.leaf.fingerprint_sha256}"),
-                phase=PHASE_CERTS, kind="cert.install", cluster=node.cluster, node=node.node, product=node.product,
-                certificate_kind=kind, subject=cert_file.leaf.subject, fingerprint=cert_file.leaf.fingerprint_sha256,
-                pem="".join(c.pem for c in cert_file.certificates), reasons=reasons, depends_on=deps,
-                summary=f"install {cert_file.path.name} as the {text}"))
+            self.actions.append(
+                Action(
+                    id=_action_id(
+                        PHASE_CERTS, "cert.install", node.node, f"{kind}|{cert_file.leaf.fingerprint_sha256}"
+                    ),
+                    phase=PHASE_CERTS,
+                    kind="cert.install",
+                    cluster=node.cluster,
+                    node=node.node,
+                    product=node.product,
+                    certificate_kind=kind,
+                    subject=cert_file.leaf.subject,
+                    fingerprint=cert_file.leaf.fingerprint_sha256,
+                    pem="".join(c.pem for c in cert_file.certificates),
+                    reasons=reasons,
+                    depends_on=deps,
+                    summary=f"install {cert_file.path.name} as the {text}",
+                )
+            )
             if node.product == "expressway":
-                self.actions.append(Action(
-                    id=_action_id(PHASE_CERTS, "manual", node.node, f"restart|{cert_file.leaf.fingerprint_sha256}"),
-                    phase=PHASE_CERTS, kind="manual", cluster=node.cluster, node=node.node, product=node.product,
-                    summary=f"restart {_label(node.cluster, node.node)} so the new certificate takes effect",
-                    instructions=f"On {node.node}: Maintenance > Restart options > Restart (a server certificate "
-                                 "installed other than through ACME takes effect after a restart).",
-                    depends_on=(self.actions[-1].id,)))
+                self.actions.append(
+                    Action(
+                        id=_action_id(PHASE_CERTS, "manual", node.node, f"restart|{cert_file.leaf.fingerprint_sha256}"),
+                        phase=PHASE_CERTS,
+                        kind="manual",
+                        cluster=node.cluster,
+                        node=node.node,
+                        product=node.product,
+                        summary=f"restart {_label(node.cluster, node.node)} so the new certificate takes effect",
+                        instructions=f"On {node.node}: Maintenance > Restart options > Restart (a server certificate "
+                        "installed other than through ACME takes effect after a restart).",
+                        depends_on=(self.actions[-1].id,),
+                    )
+                )
 
     def cucm_installs(self) -> None:
         for cucm in self.inventory.cucm.values():
@@ -286,33 +404,62 @@ class _Planner:
                 if current and current[0] == cert_file.leaf:
                     continue
                 if current and _is_renewal_of(current[0], cert_file.leaf):
-                    self.findings.append(Finding(
-                        "INV001", Severity.WARNING,
-                        f"{cucm.publisher.fqdn} presents a newer {kind} certificate than {cert_file.path.name}; "
-                        "mrakit keeps it", fix=f"update the inventory to name the installed certificate instead of "
-                        f"{cert_file.path}", cluster=cucm.name, node=cucm.publisher.fqdn,
-                        evidence={"installed": current[0].fingerprint_sha256,
-                                  "named": cert_file.leaf.fingerprint_sha256}))
+                    self.findings.append(
+                        Finding(
+                            "INV001",
+                            Severity.WARNING,
+                            f"{cucm.publisher.fqdn} presents a newer {kind} certificate than {cert_file.path.name}; "
+                            "mrakit keeps it",
+                            fix=f"update the inventory to name the installed certificate instead of {cert_file.path}",
+                            cluster=cucm.name,
+                            node=cucm.publisher.fqdn,
+                            evidence={
+                                "installed": current[0].fingerprint_sha256,
+                                "named": cert_file.leaf.fingerprint_sha256,
+                            },
+                        )
+                    )
                     continue
                 service = _CUCM_SERVICE[kind]
                 deps = self.prerequisites(cucm.publisher.fqdn, kind)
-                install_id = _action_id(PHASE_CERTS, "cert.install", cucm.publisher.fqdn,
-                                        f"{kind}|{cert_file.leaf.fingerprint_sha256}")
-                self.actions.append(Action(
-                    id=install_id, phase=PHASE_CERTS, kind="cert.install", cluster=cucm.name,
-                    node=cucm.publisher.fqdn, product="cucm", certificate_kind=kind, subject=cert_file.leaf.subject,
-                    fingerprint=cert_file.leaf.fingerprint_sha256, pem="".join(c.pem for c in cert_file.certificates),
-                    depends_on=deps, summary=f"install {cert_file.path.name} as the {service} identity of "
-                    f"{_label(cucm.name, cucm.publisher.fqdn)}",
-                    reasons=(Reason("MRA031", f"the inventory names {cert_file.path.name} as the {service} "
-                                              "certificate"),)))
+                install_id = _action_id(
+                    PHASE_CERTS, "cert.install", cucm.publisher.fqdn, f"{kind}|{cert_file.leaf.fingerprint_sha256}"
+                )
+                self.actions.append(
+                    Action(
+                        id=install_id,
+                        phase=PHASE_CERTS,
+                        kind="cert.install",
+                        cluster=cucm.name,
+                        node=cucm.publisher.fqdn,
+                        product="cucm",
+                        certificate_kind=kind,
+                        subject=cert_file.leaf.subject,
+                        fingerprint=cert_file.leaf.fingerprint_sha256,
+                        pem="".join(c.pem for c in cert_file.certificates),
+                        depends_on=deps,
+                        summary=f"install {cert_file.path.name} as the {service} identity of "
+                        f"{_label(cucm.name, cucm.publisher.fqdn)}",
+                        reasons=(
+                            Reason("MRA031", f"the inventory names {cert_file.path.name} as the {service} certificate"),
+                        ),
+                    )
+                )
                 nodes = ", ".join(n.fqdn for n in cucm.nodes)
                 restart = "Cisco Tomcat" if kind.startswith("tomcat") else "Cisco CallManager and Cisco TFTP"
-                self.actions.append(Action(
-                    id=_action_id(PHASE_CERTS, "manual", cucm.publisher.fqdn, f"restart|{kind}"),
-                    phase=PHASE_CERTS, kind="manual", cluster=cucm.name, node=cucm.publisher.fqdn, product="cucm",
-                    summary=f"restart {restart} on every node of {cucm.name}", depends_on=(install_id,),
-                    instructions=f"On each of {nodes}: utils service restart {restart} (CLI)."))
+                self.actions.append(
+                    Action(
+                        id=_action_id(PHASE_CERTS, "manual", cucm.publisher.fqdn, f"restart|{kind}"),
+                        phase=PHASE_CERTS,
+                        kind="manual",
+                        cluster=cucm.name,
+                        node=cucm.publisher.fqdn,
+                        product="cucm",
+                        summary=f"restart {restart} on every node of {cucm.name}",
+                        depends_on=(install_id,),
+                        instructions=f"On each of {nodes}: utils service restart {restart} (CLI).",
+                    )
+                )
 
     def prerequisites(self, subject: str, kind: str) -> tuple[str, ...]:
         """Ids of the trust additions every validator of `subject`'s `kind` certificate needs first."""
@@ -359,39 +506,75 @@ class _Planner:
                 duplicate = cert.fingerprint_sha256 in seen
                 seen.add(cert.fingerprint_sha256)
                 if duplicate:
-                    self.findings.append(Finding(
-                        "MRA023", Severity.WARNING,
-                        f'"{cert.display_name}" ({cert.fingerprint_sha256[:16]}…) is in the {store} list twice',
-                        fix="remove the extra copy (set prune: true to have mrakit plan it)",
-                        cluster=node.cluster, node=node.node, evidence={"fingerprint_sha256": cert.fingerprint_sha256}))
+                    self.findings.append(
+                        Finding(
+                            "MRA023",
+                            Severity.WARNING,
+                            f'"{cert.display_name}" ({cert.fingerprint_sha256[:16]}…) is in the {store} list twice',
+                            fix="remove the extra copy (set prune: true to have mrakit plan it)",
+                            cluster=node.cluster,
+                            node=node.node,
+                            evidence={"fingerprint_sha256": cert.fingerprint_sha256},
+                        )
+                    )
                     if prune:
                         to_remove.append((cert, "a duplicate entry"))
                 elif prune and cert.fingerprint_sha256 not in needed:
-                    to_remove.append((cert, "not derived by mrakit, not named in the inventory and not needed by "
-                                            "any current or desired chain"))
+                    to_remove.append(
+                        (
+                            cert,
+                            "not derived by mrakit, not named in the inventory and not needed by "
+                            "any current or desired chain",
+                        )
+                    )
             if to_remove and len(to_remove) > self.ratio * max(1, len(certs)) and not self.force:
                 raise UnsafePlanError(
                     f"the plan would remove {len(to_remove)} of {len(certs)} entries from the {store} list of "
-                    f"{node.node} (more than {self.ratio:.0%}); review it and re-run with --force")
+                    f"{node.node} (more than {self.ratio:.0%}); review it and re-run with --force"
+                )
             for cert, why in to_remove:
                 detail = f"{store}|{cert.fingerprint_sha256}|{why[:9]}"
                 reasons = (Reason("prune", f'"{cert.display_name}" is {why}'),)
                 if can_remove:
-                    self.actions.append(Action(
-                        id=_action_id(PHASE_PRUNE, "trust.remove", node.node, detail), phase=PHASE_PRUNE,
-                        kind="trust.remove", cluster=node.cluster, node=node.node, product=node.product, store=store,
-                        subject=cert.subject, fingerprint=cert.fingerprint_sha256, pem=cert.pem, reasons=reasons,
-                        summary=f'remove "{cert.display_name}" from {_label(node.cluster, node.node)}'))
+                    self.actions.append(
+                        Action(
+                            id=_action_id(PHASE_PRUNE, "trust.remove", node.node, detail),
+                            phase=PHASE_PRUNE,
+                            kind="trust.remove",
+                            cluster=node.cluster,
+                            node=node.node,
+                            product=node.product,
+                            store=store,
+                            subject=cert.subject,
+                            fingerprint=cert.fingerprint_sha256,
+                            pem=cert.pem,
+                            reasons=reasons,
+                            summary=f'remove "{cert.display_name}" from {_label(node.cluster, node.node)}',
+                        )
+                    )
                 else:
-                    how = ("Maintenance > Security > Trusted CA list: select the entry and Delete"
-                           if node.product == "expressway" else f"CLI: set cert delete {store} <file name>")
-                    self.actions.append(Action(
-                        id=_action_id(PHASE_PRUNE, "manual", node.node, detail), phase=PHASE_PRUNE, kind="manual",
-                        cluster=node.cluster, node=node.node, product=node.product, store=store, subject=cert.subject,
-                        fingerprint=cert.fingerprint_sha256, reasons=reasons,
-                        summary=f'remove "{cert.display_name}" from {_label(node.cluster, node.node)} by hand',
-                        instructions=f"On {node.node}, {how}: subject {cert.subject!r}, SHA-256 "
-                                     f"{cert.fingerprint_sha256} (no API can delete it)."))
+                    how = (
+                        "Maintenance > Security > Trusted CA list: select the entry and Delete"
+                        if node.product == "expressway"
+                        else f"CLI: set cert delete {store} <file name>"
+                    )
+                    self.actions.append(
+                        Action(
+                            id=_action_id(PHASE_PRUNE, "manual", node.node, detail),
+                            phase=PHASE_PRUNE,
+                            kind="manual",
+                            cluster=node.cluster,
+                            node=node.node,
+                            product=node.product,
+                            store=store,
+                            subject=cert.subject,
+                            fingerprint=cert.fingerprint_sha256,
+                            reasons=reasons,
+                            summary=f'remove "{cert.display_name}" from {_label(node.cluster, node.node)} by hand',
+                            instructions=f"On {node.node}, {how}: subject {cert.subject!r}, SHA-256 "
+                            f"{cert.fingerprint_sha256} (no API can delete it).",
+                        )
+                    )
 
     def cucm_version_steps(self) -> None:
         for cucm in self.inventory.cucm.values():
@@ -399,10 +582,13 @@ class _Planner:
                 continue
             for action in [a for a in self.actions if a.node == cucm.publisher.fqdn and a.kind == "trust.add"]:
                 self.actions[self.actions.index(action)] = replace(
-                    action, kind="manual", id=action.id.replace("trust.add", "manual"),
+                    action,
+                    kind="manual",
+                    id=action.id.replace("trust.add", "manual"),
                     summary=action.summary + " by hand (CUCM before 14 has no certificate REST API)",
                     instructions=f"On {cucm.publisher.fqdn}: save the PEM below and run `set cert import trust "
-                                 f"{(action.store or '').replace('-trust', '')}` (CLI).")
+                    f"{(action.store or '').replace('-trust', '')}` (CLI).",
+                )
 
     def build(self) -> list[Action]:
         for node in self.desired.nodes:
@@ -425,12 +611,26 @@ class _Planner:
         order = {"trust.add": 0, "cert.install": 1, "manual": 2, "trust.remove": 3}
         cluster_order = {name: i for i, name in enumerate([*self.inventory.expressway, *self.inventory.cucm])}
         node_order = {n.node: i for i, n in enumerate(self.desired.nodes)}
-        return sorted(self.actions, key=lambda a: (a.phase, cluster_order.get(a.cluster, 0),
-                                                   node_order.get(a.node, 0), order[a.kind], a.id))
+        return sorted(
+            self.actions,
+            key=lambda a: (a.phase, cluster_order.get(a.cluster, 0), node_order.get(a.node, 0), order[a.kind], a.id),
+        )
 
 
-_INSTALL_BLOCKERS = {"MRA001", "MRA004", "MRA006", "MRA007", "MRA009", "MRA010", "MRA011", "MRA012", "MRA013",
-                     "MRA014", "MRA015", "MRA017"}
+_INSTALL_BLOCKERS = {
+    "MRA001",
+    "MRA004",
+    "MRA006",
+    "MRA007",
+    "MRA009",
+    "MRA010",
+    "MRA011",
+    "MRA012",
+    "MRA013",
+    "MRA014",
+    "MRA015",
+    "MRA017",
+}
 
 
 def refuse_bad_installs(desired: DesiredState, actions: Sequence[Action]) -> None:
@@ -442,8 +642,11 @@ def refuse_bad_installs(desired: DesiredState, actions: Sequence[Action]) -> Non
             continue
         node = desired.node(action.node)
         for finding in node.findings:
-            if (finding.severity is Severity.ERROR and finding.code in _INSTALL_BLOCKERS
-                    and finding.evidence.get("fingerprint_sha256") == action.fingerprint):
+            if (
+                finding.severity is Severity.ERROR
+                and finding.code in _INSTALL_BLOCKERS
+                and finding.evidence.get("fingerprint_sha256") == action.fingerprint
+            ):
                 problems.append(f"{action.node}: {finding.message} ({finding.code})")
     if problems:
         more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
@@ -466,9 +669,16 @@ def compute_plan(
     refuse_bad_installs(desired, actions)
     findings = [*desired.all_findings(), *planner.findings]
     for failed in observed.failed():
-        findings.append(Finding("UNREACHABLE", Severity.ERROR, f"could not read {failed.node}: {failed.error}",
-                                fix="check the node's address, credentials and API access, then plan again",
-                                cluster=failed.cluster, node=failed.node))
+        findings.append(
+            Finding(
+                "UNREACHABLE",
+                Severity.ERROR,
+                f"could not read {failed.node}: {failed.error}",
+                fix="check the node's address, credentials and API access, then plan again",
+                cluster=failed.cluster,
+                node=failed.node,
+            )
+        )
     return Plan(
         inventory_path=str(inventory.path),
         inventory_sha256=inventory.sha256,

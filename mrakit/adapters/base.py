@@ -67,7 +67,9 @@ class ExpresswayApi(Protocol):
         """X15.5+: the separate client certificate, leaf first; () where there is none."""
         ...
 
-    def generate_csr(self, common_name: str, sans: tuple[str, ...], key_length: int = 2048) -> x509.CertificateSigningRequest:
+    def generate_csr(
+        self, common_name: str, sans: tuple[str, ...], key_length: int = 2048
+    ) -> x509.CertificateSigningRequest:
         """Generate a key and CSR on the box (the key never leaves it)."""
         ...
 

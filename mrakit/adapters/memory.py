@@ -61,7 +61,9 @@ class MemoryExpressway:
     def client_certificate(self) -> tuple[CertView, ...]:
         return _certs(self.state.client_chain)
 
-    def generate_csr(self, common_name: str, sans: tuple[str, ...], key_length: int = 2048) -> x509.CertificateSigningRequest:
+    def generate_csr(
+        self, common_name: str, sans: tuple[str, ...], key_length: int = 2048
+    ) -> x509.CertificateSigningRequest:
         self._call("csr")
         return csr_from_pem(self.state.generate_csr(common_name, list(sans), key_length))
 
@@ -76,16 +78,18 @@ class MemoryExpressway:
         try:
             self.state.install_server(certificates_to_pem(chain))
         except ProductError as exc:
-            raise AdapterError(f"{self.node} refused the certificate: {exc.message}", node=self.node,
-                               status=exc.status) from None
+            raise AdapterError(
+                f"{self.node} refused the certificate: {exc.message}", node=self.node, status=exc.status
+            ) from None
 
     def install_client_certificate(self, chain: tuple[CertView, ...]) -> None:
         self._call("install-client")
         try:
             self.state.install_client(certificates_to_pem(chain))
         except ProductError as exc:
-            raise AdapterError(f"{self.node} refused the certificate: {exc.message}", node=self.node,
-                               status=exc.status) from None
+            raise AdapterError(
+                f"{self.node} refused the certificate: {exc.message}", node=self.node, status=exc.status
+            ) from None
 
 
 class MemoryCucm:
@@ -129,12 +133,15 @@ class MemoryCucm:
         try:
             self.state.install_identity(service, certificates_to_pem(chain))
         except ProductError as exc:
-            raise AdapterError(f"{self.node} refused the certificate: {exc.message}", node=self.node,
-                               status=exc.status) from None
+            raise AdapterError(
+                f"{self.node} refused the certificate: {exc.message}", node=self.node, status=exc.status
+            ) from None
 
     def phone_security_profiles(self) -> tuple[PhoneSecurityProfile, ...]:
-        return tuple(PhoneSecurityProfile(p["name"], p.get("phoneType", ""), p.get("securityMode", ""))
-                     for p in self.state.profiles)
+        return tuple(
+            PhoneSecurityProfile(p["name"], p.get("phoneType", ""), p.get("securityMode", ""))
+            for p in self.state.profiles
+        )
 
     def process_nodes(self) -> tuple[str, ...]:
         return tuple(self.state.process_nodes)

@@ -18,8 +18,14 @@ from mrakit.lab.seed import SCENARIOS, init_lab, reset_lab
 from mrakit.lab.server import started_lab
 from mrakit.lab.state import REQUEST_LOG, LabState
 
-inventory_option = click.option("-i", "--inventory", "inventory_path", required=True,
-                                type=click.Path(dir_okay=False), help="The inventory YAML file.")
+inventory_option = click.option(
+    "-i",
+    "--inventory",
+    "inventory_path",
+    required=True,
+    type=click.Path(dir_okay=False),
+    help="The inventory YAML file.",
+)
 
 
 @click.group("lab")
@@ -29,14 +35,21 @@ def lab_group() -> None:
 
 @lab_group.command("init")
 @inventory_option
-@click.option("--scenario", type=click.Choice(list(SCENARIOS)), default="fresh", show_default=True,
-              help="The state the deployment starts in.")
+@click.option(
+    "--scenario",
+    type=click.Choice(list(SCENARIOS)),
+    default="fresh",
+    show_default=True,
+    help="The state the deployment starts in.",
+)
 def init(inventory_path: str, scenario: str) -> None:
     """Create the lab's CAs, every certificate file the inventory names that does not exist yet
     (keys 0600 beside them), and every node, in SCENARIO. Replaces an existing lab state."""
     state = init_lab(Path(inventory_path), scenario)
-    click.echo(f"lab initialised in {state.directory}: {len(state.expressway)} Expressway peer(s), "
-               f"{len(state.cucm)} CUCM node(s), scenario {scenario} ({SCENARIOS[scenario]})")
+    click.echo(
+        f"lab initialised in {state.directory}: {len(state.expressway)} Expressway peer(s), "
+        f"{len(state.cucm)} CUCM node(s), scenario {scenario} ({SCENARIOS[scenario]})"
+    )
 
 
 @lab_group.command("serve")
@@ -68,24 +81,42 @@ def status(inventory_path: str, output_format: str) -> None:
     state = LabState.load(inventory.lab_state_dir)
     log_path = inventory.lab_state_dir / REQUEST_LOG
     entries = [json.loads(line) for line in log_path.read_text().splitlines()] if log_path.exists() else []
-    writes = collections.Counter(e["node"] for e in entries if e["method"] != "GET" and not e["path"].startswith("/axl"))
+    writes = collections.Counter(
+        e["node"] for e in entries if e["method"] != "GET" and not e["path"].startswith("/axl")
+    )
     nodes = {}
     for fqdn, node in state.expressway.items():
-        nodes[fqdn] = {"product": "expressway", "role": node.role, "version": node.version,
-                       "trusted_cas": len(node.trust), "pending_csr": bool(node.pending_csr),
-                       "writes": writes.get(fqdn, 0)}
+        nodes[fqdn] = {
+            "product": "expressway",
+            "role": node.role,
+            "version": node.version,
+            "trusted_cas": len(node.trust),
+            "pending_csr": bool(node.pending_csr),
+            "writes": writes.get(fqdn, 0),
+        }
     for fqdn, cnode in state.cucm.items():
-        nodes[fqdn] = {"product": "cucm", "version": cnode.version,
-                       "tomcat_trust": len(cnode.trust.get("tomcat-trust", [])),
-                       "callmanager_trust": len(cnode.trust.get("CallManager-trust", [])),
-                       "restart_pending": list(cnode.restart_pending), "writes": writes.get(fqdn, 0)}
-    report = {"state_dir": str(state.directory), "scenario": state.scenario, "requests": len(entries),
-              "writes": sum(writes.values()), "nodes": nodes}
+        nodes[fqdn] = {
+            "product": "cucm",
+            "version": cnode.version,
+            "tomcat_trust": len(cnode.trust.get("tomcat-trust", [])),
+            "callmanager_trust": len(cnode.trust.get("CallManager-trust", [])),
+            "restart_pending": list(cnode.restart_pending),
+            "writes": writes.get(fqdn, 0),
+        }
+    report = {
+        "state_dir": str(state.directory),
+        "scenario": state.scenario,
+        "requests": len(entries),
+        "writes": sum(writes.values()),
+        "nodes": nodes,
+    }
     if output_format == "json":
         echo_json(report)
         return
-    click.echo(f"lab {state.directory} (scenario {state.scenario}): {len(entries)} request(s), "
-               f"{report['writes']} write(s) logged")
+    click.echo(
+        f"lab {state.directory} (scenario {state.scenario}): {len(entries)} request(s), "
+        f"{report['writes']} write(s) logged"
+    )
     for fqdn, info in nodes.items():
         details = ", ".join(f"{k}={v}" for k, v in info.items() if k != "product")
         click.echo(f"  {fqdn:<28} {info['product']:<10} {details}")

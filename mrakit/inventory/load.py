@@ -93,9 +93,7 @@ class _Builder:
             self.lab_hint = " (for a lab inventory, `mrakit lab init -i INVENTORY` creates it)"
         authorities = self.authorities(data.get("authorities", {}))
         cucm = {name: self.cucm_cluster(name, raw) for name, raw in data.get("cucm", {}).items()}
-        expressway = {
-            name: self.expressway_cluster(name, raw) for name, raw in data.get("expressway", {}).items()
-        }
+        expressway = {name: self.expressway_cluster(name, raw) for name, raw in data.get("expressway", {}).items()}
         inventory = Inventory(
             path=source_path,
             sha256=sha256,
@@ -219,7 +217,9 @@ class _Builder:
         return LabSettings(
             faults=profile(raw),
             # A node's entry overrides the lab-wide values it names and inherits the rest.
-            node_faults={fqdn.lower(): profile({**raw, "down": False, **v}) for fqdn, v in raw.get("nodes", {}).items()},
+            node_faults={
+                fqdn.lower(): profile({**raw, "down": False, **v}) for fqdn, v in raw.get("nodes", {}).items()
+            },
             seed=int(raw.get("seed", 0)),
             replication_delay_ms=float(raw.get("replication_delay_ms", 300)),
             state_dir=self.resolve(raw["state_dir"]) if raw.get("state_dir") else None,
@@ -231,10 +231,13 @@ class _Builder:
 
         def claim(fqdn: str, path: tuple[str | int, ...]) -> None:
             if _is_ip(fqdn):
-                raise self.error(path, (
-                    f"{fqdn!r} is an IP address; name the node by its FQDN (MRA034: certificates are checked "
-                    "against names, so CUCM and Expressway must be addressed by FQDN)"
-                ))
+                raise self.error(
+                    path,
+                    (
+                        f"{fqdn!r} is an IP address; name the node by its FQDN (MRA034: certificates are checked "
+                        "against names, so CUCM and Expressway must be addressed by FQDN)"
+                    ),
+                )
             if fqdn in seen:
                 raise self.error(path, f"duplicate FQDN {fqdn!r}: already used at {dotted(seen[fqdn])}")
             seen[fqdn] = path
@@ -280,9 +283,7 @@ class _Builder:
                 raise self.error(("lab", "nodes", name), f"{name!r} is not a node of this inventory", key=True)
 
 
-def load_inventory(
-    path: str | os.PathLike[str], *, require_files: bool = True, text: str | None = None
-) -> Inventory:
+def load_inventory(path: str | os.PathLike[str], *, require_files: bool = True, text: str | None = None) -> Inventory:
     """Load and validate an inventory file. Raises InventoryError (file, line, column, field path).
 
     `require_files=False` skips certificate files that do not exist yet (used by `lab init` to
@@ -302,8 +303,9 @@ def load_inventory(
             raise InventoryError("the inventory is not UTF-8 text", file=str(path)) from None
     located = load_located_yaml(text, str(path))
     if not isinstance(located.data, dict):
-        raise InventoryError("the inventory must be a mapping (version, defaults, expressway, cucm, …)",
-                             file=str(path), line=1)
+        raise InventoryError(
+            "the inventory must be a mapping (version, defaults, expressway, cucm, …)", file=str(path), line=1
+        )
     validate_against_schema(located)
     sha256 = hashlib.sha256(text.encode("utf-8")).hexdigest()
     builder = _Builder(located, source.resolve().parent, require_files=require_files)

@@ -5,6 +5,7 @@ CUCM tomcat), all on 127.0.0.1 with ports chosen by the OS."""
 from __future__ import annotations
 
 import base64
+import contextlib
 import datetime as dt
 import hashlib
 import json
@@ -101,8 +102,11 @@ class _Handler(BaseHTTPRequestHandler):
         return self.rfile.read(length) if length else b""
 
     def _send(self, status: int, payload: Any, content_type: str = "application/json") -> None:
-        data = payload if isinstance(payload, bytes) else (
-            payload.encode() if isinstance(payload, str) else json.dumps(payload).encode())
+        data = (
+            payload
+            if isinstance(payload, bytes)
+            else (payload.encode() if isinstance(payload, str) else json.dumps(payload).encode())
+        )
         # Log before answering: a client that has its answer must find the request in the log.
         self.server.lab.log(self.server.node, self.command, self.path, status)
         self.send_response(status)
@@ -237,8 +241,9 @@ class Lab:
                 continue
             product = "expressway" if fqdn in self.state.expressway else "cucm"
             server = _Server(self, fqdn, product, self._management_context(cas.management, fqdn))
-            thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.2},
-                                      name=f"lab-{fqdn}", daemon=True)
+            thread = threading.Thread(
+                target=server.serve_forever, kwargs={"poll_interval": 0.2}, name=f"lab-{fqdn}", daemon=True
+            )
             thread.start()
             self._servers.append(server)
             self._threads.append(thread)
@@ -283,8 +288,13 @@ class Lab:
 
     # request log ---------------------------------------------------------------------------
     def log(self, node: str, method: str, path: str, status: int, fault: str | None = None) -> None:
-        entry = {"time": dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds"), "node": node,
-                 "method": method, "path": path, "status": status}
+        entry = {
+            "time": dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds"),
+            "node": node,
+            "method": method,
+            "path": path,
+            "status": status,
+        }
         if fault:
             entry["fault"] = fault
         with self._log_lock:
@@ -301,8 +311,7 @@ class Lab:
         self.tls_dir.mkdir(parents=True, exist_ok=True)
         cert_path, key_path = self.tls_dir / f"{fqdn}-api.pem", self.tls_dir / f"{fqdn}-api.key"
         if not cert_path.exists() or not key_path.exists():
-            issued = ca.issue_leaf(fqdn, [fqdn, "localhost"], ekus=(SERVER_AUTH,), ip_addresses=["127.0.0.1"],
-                                   days=825)
+            issued = ca.issue_leaf(fqdn, [fqdn, "localhost"], ekus=(SERVER_AUTH,), ip_addresses=["127.0.0.1"], days=825)
             cert_path.write_text(issued.cert.pem + ca.cert.pem)
             fd = os.open(key_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
             with os.fdopen(fd, "wb") as handle:
@@ -315,18 +324,36 @@ class Lab:
     def _tls_listeners(self, fqdn: str) -> dict[str, _TlsListener]:
         if fqdn in self.state.expressway:
             node = self.state.expressway[fqdn]
-            get: Callable[[], tuple[list[str], str, list[str]]] = lambda: (node.server_chain, node.server_key, node.trust)  # noqa: E731
+            def get() -> tuple[list[str], str, list[str]]:
+                return node.server_chain, node.server_key, node.trust
+
             if node.role == "edge":
                 return {"traversal": _TlsListener(self, fqdn, "traversal", get, require_client=True)}
             return {"sip-tls": _TlsListener(self, fqdn, "sip-tls", get, require_client=True)}
         cnode = self.state.cucm[fqdn]
         return {
-            "tomcat": _TlsListener(self, fqdn, "tomcat", lambda: (
-                cnode.identities["tomcat"], cnode.identity_keys["tomcat"], cnode.trust.get("tomcat-trust", [])),
-                require_client=False),
-            "sip-tls": _TlsListener(self, fqdn, "sip-tls", lambda: (
-                cnode.identities["CallManager"], cnode.identity_keys["CallManager"],
-                cnode.trust.get("CallManager-trust", [])), require_client=True),
+            "tomcat": _TlsListener(
+                self,
+                fqdn,
+                "tomcat",
+                lambda: (
+                    cnode.identities["tomcat"],
+                    cnode.identity_keys["tomcat"],
+                    cnode.trust.get("tomcat-trust", []),
+                ),
+                require_client=False,
+            ),
+            "sip-tls": _TlsListener(
+                self,
+                fqdn,
+                "sip-tls",
+                lambda: (
+                    cnode.identities["CallManager"],
+                    cnode.identity_keys["CallManager"],
+                    cnode.trust.get("CallManager-trust", []),
+                ),
+                require_client=True,
+            ),
         }
 
     # Expressway API ------------------------------------------------------------------------
@@ -336,29 +363,51 @@ class Lab:
         if method != "GET" and node.parsed_version.at_least("X14.2") and "X-CSRF-Header" not in headers:
             raise ProductError(403, "CSRF check failed: send the X-CSRF-Header header")
         routes: dict[tuple[str, str], Callable[[], tuple[int, Any, str]]] = {
-            ("GET", "/api/provisioning/sysinfo"): lambda: (200, {
-                "Version": node.version, "SystemName": node.fqdn, "ProductType": "Expressway",
-                "Role": "Edge" if node.role == "edge" else "Control"}, "application/json"),
+            ("GET", "/api/provisioning/sysinfo"): lambda: (
+                200,
+                {
+                    "Version": node.version,
+                    "SystemName": node.fqdn,
+                    "ProductType": "Expressway",
+                    "Role": "Edge" if node.role == "edge" else "Control",
+                },
+                "application/json",
+            ),
             ("GET", "/api/provisioning/certs/root"): lambda: (200, "".join(node.trust), "text/plain"),
             ("POST", "/api/provisioning/certs/root"): lambda: self._mutate_expressway(
-                lambda: node.append_trust(_multipart_file(headers, body))),
+                lambda: node.append_trust(_multipart_file(headers, body))
+            ),
             ("GET", "/api/provisioning/certs/server"): lambda: (200, "".join(node.server_chain), "text/plain"),
             ("POST", "/api/provisioning/certs/server"): lambda: self._mutate_expressway(
-                lambda: node.install_server(_multipart_file(headers, body))),
+                lambda: node.install_server(_multipart_file(headers, body))
+            ),
             ("GET", "/api/provisioning/certs/generate_csr"): lambda: (
-                (200, node.pending_csr, "text/plain") if node.pending_csr
-                else (404, {"Message": "No certificate signing request in progress"}, "application/json")),
+                (200, node.pending_csr, "text/plain")
+                if node.pending_csr
+                else (404, {"Message": "No certificate signing request in progress"}, "application/json")
+            ),
             ("POST", "/api/provisioning/certs/generate_csr"): lambda: self._generate_expressway_csr(node, body),
             ("GET", "/api/provisioning/common/cluster/peers"): lambda: (
-                200, [{"PeerAddress": p} for p in node.cluster_peers], "application/json"),
-            ("GET", "/api/provisioning/common/domain"): lambda: (200, [
-                {"Name": d, "Sip": "On", "EdgeSip": "On", "EdgeXmpp": "Off", "XmppFederation": "Off"}
-                for d in node.domains], "application/json"),
+                200,
+                [{"PeerAddress": p} for p in node.cluster_peers],
+                "application/json",
+            ),
+            ("GET", "/api/provisioning/common/domain"): lambda: (
+                200,
+                [
+                    {"Name": d, "Sip": "On", "EdgeSip": "On", "EdgeXmpp": "Off", "XmppFederation": "Off"}
+                    for d in node.domains
+                ],
+                "application/json",
+            ),
         }
         if node.role == "control":
             user = self.credentials.get("cucm", ("", ""))[0]
             routes[("GET", "/api/provisioning/controller/server/cucm")] = lambda: (
-                200, [{"Publisher": p, "AxlUsername": user} for p in node.cucm_publishers], "application/json")
+                200,
+                [{"Publisher": p, "AxlUsername": user} for p in node.cucm_publishers],
+                "application/json",
+            )
         handler = routes.get((method, path))
         if handler is None:
             known = any(p == path for _, p in routes)
@@ -375,15 +424,19 @@ class Lab:
         fqdns = request.get("Additional_FQDNS") or []
         if not isinstance(fqdns, list) or not all(isinstance(f, str) for f in fqdns):
             raise ProductError(400, "Additional_FQDNS must be a list of names")
-        common_name = request.get("CommonName") or (node.cluster_peers and len(node.cluster_peers) > 1
-                                                     and request.get("ClusterFQDN")) or node.fqdn
+        common_name = (
+            request.get("CommonName")
+            or (node.cluster_peers and len(node.cluster_peers) > 1 and request.get("ClusterFQDN"))
+            or node.fqdn
+        )
         with self.state.mutate():
             csr = node.generate_csr(str(common_name), fqdns, int(request.get("KeyLength") or 2048))
         return 200, {"Message": "The operation was successful", "CSR": csr}, "application/json"
 
     # CUCM API ------------------------------------------------------------------------------
-    def cucm_request(self, fqdn: str, method: str, path: str, query: dict[str, list[str]],
-                     body: bytes) -> tuple[int, Any, str]:
+    def cucm_request(
+        self, fqdn: str, method: str, path: str, query: dict[str, list[str]], body: bytes
+    ) -> tuple[int, Any, str]:
         node = self.state.cucm[fqdn]
         if path.startswith("/axl"):
             return self._axl(node, body)
@@ -392,8 +445,14 @@ class Lab:
         service = (query.get("service") or [""])[0]
         if method == "GET" and path == f"{base}/trust/certificate":
             unit = SERVICE_UNITS.get(service, service)
-            return 200, [{"certificate": pem, "service": CUCM_UNIT_SERVICES.get(unit, unit)}
-                         for pem in node.trust.get(unit, [])], "application/json"
+            return (
+                200,
+                [
+                    {"certificate": pem, "service": CUCM_UNIT_SERVICES.get(unit, unit)}
+                    for pem in node.trust.get(unit, [])
+                ],
+                "application/json",
+            )
         if method == "POST" and path == f"{base}/trust/certificates":
             request = _json_body(body)
             services, certificates = request.get("service") or [], request.get("certificates") or []
@@ -409,8 +468,17 @@ class Lab:
             chain = node.identities.get(service)
             if chain is None:
                 raise ProductError(404, f"No identity certificate for service {service}")
-            return 200, [{"certificate": "".join(chain), "service": service,
-                          "restartPending": service in node.restart_pending}], "application/json"
+            return (
+                200,
+                [
+                    {
+                        "certificate": "".join(chain),
+                        "service": service,
+                        "restartPending": service in node.restart_pending,
+                    }
+                ],
+                "application/json",
+            )
         if method == "POST" and path == f"{base}/identity/certificates":
             request = _json_body(body)
             with self.state.mutate():
@@ -419,8 +487,11 @@ class Lab:
         if method == "POST" and path == f"{base}/csr":
             request = _json_body(body)
             with self.state.mutate():
-                csr = node.generate_csr(str(request.get("service")), str(request.get("commonName") or node.fqdn),
-                                        list(request.get("altNames") or []))
+                csr = node.generate_csr(
+                    str(request.get("service")),
+                    str(request.get("commonName") or node.fqdn),
+                    list(request.get("altNames") or []),
+                )
             return 200, {"csr": csr}, "application/json"
         raise ProductError(404, "Not found")
 
@@ -461,26 +532,37 @@ class Lab:
         if "listPhoneSecurityProfile" in text:
             rows = "".join(
                 f"<phoneSecurityProfile><name>{p['name']}</name><phoneType>{p['phoneType']}</phoneType>"
-                f"<securityMode>{p['securityMode']}</securityMode></phoneSecurityProfile>" for p in node.profiles)
-            inner = f"<ns:listPhoneSecurityProfileResponse><return>{rows}</return></ns:listPhoneSecurityProfileResponse>"
+                f"<securityMode>{p['securityMode']}</securityMode></phoneSecurityProfile>"
+                for p in node.profiles
+            )
+            inner = (
+                f"<ns:listPhoneSecurityProfileResponse><return>{rows}</return></ns:listPhoneSecurityProfileResponse>"
+            )
         elif "listProcessNode" in text:
-            rows = "".join(f"<processNode><name>{n}</name></processNode>"
-                           for n in ["EnterpriseWideData", *node.process_nodes])
+            rows = "".join(
+                f"<processNode><name>{n}</name></processNode>" for n in ["EnterpriseWideData", *node.process_nodes]
+            )
             inner = f"<ns:listProcessNodeResponse><return>{rows}</return></ns:listProcessNodeResponse>"
         elif "getCCMVersion" in text:
-            inner = (f"<ns:getCCMVersionResponse><return><componentVersion><version>{node.version}</version>"
-                     "</componentVersion></return></ns:getCCMVersionResponse>")
+            inner = (
+                f"<ns:getCCMVersionResponse><return><componentVersion><version>{node.version}</version>"
+                "</componentVersion></return></ns:getCCMVersionResponse>"
+            )
         else:
-            fault = ("<soapenv:Fault><faultcode>soapenv:Client</faultcode><faultstring>Unknown AXL request"
-                     "</faultstring></soapenv:Fault>")
+            fault = (
+                "<soapenv:Fault><faultcode>soapenv:Client</faultcode><faultstring>Unknown AXL request"
+                "</faultstring></soapenv:Fault>"
+            )
             return 500, _soap(fault), "text/xml"
         return 200, _soap(inner), "text/xml"
 
 
 def _soap(inner: str) -> str:
-    return ('<?xml version="1.0" encoding="UTF-8"?><soapenv:Envelope '
-            'xmlns:soapenv="http://schemas.xmlsoap.org/soap/envelope/" xmlns:ns="http://www.cisco.com/AXL/API/15.0">'
-            f"<soapenv:Body>{inner}</soapenv:Body></soapenv:Envelope>")
+    return (
+        '<?xml version="1.0" encoding="UTF-8"?><soapenv:Envelope '
+        'xmlns:soapenv="http://schemas.xmlsoap.org/soap/envelope/" xmlns:ns="http://www.cisco.com/AXL/API/15.0">'
+        f"<soapenv:Body>{inner}</soapenv:Body></soapenv:Envelope>"
+    )
 
 
 def _closed_port() -> int:
@@ -494,8 +576,15 @@ class _TlsListener:
     """A node's own TLS service, using its current certificate, key and trust list on every
     connection, so that a real handshake proves or disproves trust after any change."""
 
-    def __init__(self, lab: Lab, fqdn: str, name: str, material: Callable[[], tuple[list[str], str, list[str]]],
-                 *, require_client: bool) -> None:
+    def __init__(
+        self,
+        lab: Lab,
+        fqdn: str,
+        name: str,
+        material: Callable[[], tuple[list[str], str, list[str]]],
+        *,
+        require_client: bool,
+    ) -> None:
         self.lab = lab
         self.fqdn = fqdn
         self.name = name
@@ -514,10 +603,8 @@ class _TlsListener:
 
     def stop(self) -> None:
         self._stop.set()
-        try:
+        with contextlib.suppress(OSError):
             self.sock.close()
-        except OSError:
-            pass
 
     def context(self) -> ssl.SSLContext:
         with self.lab.state.lock:

@@ -23,7 +23,7 @@ def environment(module: Any) -> dict[str, str]:
 
 def import_mrakit(module: Any) -> Any:
     try:
-        import mrakit  # noqa: F401
+        import mrakit
     except ImportError:
         module.fail_json(msg="the mrakit library is not installed for this Python "
                              "(pip install 'mrakit[ansible]' and set ansible_python_interpreter)")

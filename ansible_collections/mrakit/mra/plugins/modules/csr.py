@@ -23,6 +23,7 @@ options:
 """
 
 from ansible.module_utils.basic import AnsibleModule
+
 from ansible_collections.mrakit.mra.plugins.module_utils.mrakit_common import (
     COMMON_ARGS,
     environment,

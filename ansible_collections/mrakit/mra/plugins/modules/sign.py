@@ -22,6 +22,7 @@ options:
 """
 
 from ansible.module_utils.basic import AnsibleModule
+
 from ansible_collections.mrakit.mra.plugins.module_utils.mrakit_common import (
     COMMON_ARGS,
     fail_from,
@@ -31,10 +32,17 @@ from ansible_collections.mrakit.mra.plugins.module_utils.mrakit_common import (
 
 
 def main() -> None:
-    module = AnsibleModule(argument_spec={**COMMON_ARGS, "csr_dir": {"type": "path", "required": True},
-                                          "out": {"type": "path"}, "ca_cert": {"type": "path"},
-                                          "ca_key": {"type": "path", "no_log": False}, "days": {"type": "int", "default": 90}},
-                           supports_check_mode=True)
+    module = AnsibleModule(
+        argument_spec={
+            **COMMON_ARGS,
+            "csr_dir": {"type": "path", "required": True},
+            "out": {"type": "path"},
+            "ca_cert": {"type": "path"},
+            "ca_key": {"type": "path", "no_log": False},
+            "days": {"type": "int", "default": 90},
+        },
+        supports_check_mode=True,
+    )
     import_mrakit(module)
     try:
         from pathlib import Path
@@ -50,15 +58,22 @@ def main() -> None:
             stem = request.node if request.kind == "server" else f"{request.node}-{request.kind}"
             target = out / f"{stem}.pem"
             if target.exists() and (
-                    load_certificate_file(target).public_key_fingerprint_sha256 == request.public_key_sha256):
+                load_certificate_file(target).public_key_fingerprint_sha256 == request.public_key_sha256
+            ):
                 continue
             pending.append(str(target))
         if not pending:
             module.exit_json(changed=False, certificates=[])
         if module.check_mode:
             module.exit_json(changed=True, would_sign=pending)
-        written = sign_csrs(inventory, params["csr_dir"], str(out), ca_cert=params["ca_cert"],
-                            ca_key=params["ca_key"], days=params["days"])
+        written = sign_csrs(
+            inventory,
+            params["csr_dir"],
+            str(out),
+            ca_cert=params["ca_cert"],
+            ca_key=params["ca_key"],
+            days=params["days"],
+        )
     except Exception as exc:
         fail_from(module, exc)
         return

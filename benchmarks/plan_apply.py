@@ -1,0 +1,243 @@
+"""Benchmark: plan and apply on a 360-node lab fleet with network latency.
+
+    .venv/bin/python benchmarks/plan_apply.py [--pairs 75] [--cucm 30] [--latency-ms 25] [--workers 16]
+
+Generates, in a temporary directory, `pairs` edge clusters and as many control clusters (2 peers each:
+300 Expressway nodes with the defaults; control i traverses edge i) and `cucm` CUCM clusters (publisher +
+one subscriber: 60 nodes) that the control clusters front round-robin. No certificate files: the lab
+issues every node's certificate. The lab adds `latency_ms` to every request, and starts in the `fresh`
+scenario (certificates in place, Expressway trust lists empty), so apply has ~1,000 trust additions to make.
+
+Measured, each with the lab's request log counting the requests:
+  * plan wall time (observe every node + compute the plan) and apply wall time (phase 1 trust additions,
+    then re-read every node to verify; the plan is fresh, so no staleness re-read, as `mrakit apply`
+    without a saved plan) at --workers N and at --workers 1, re-initialising the lab between the runs;
+  * the ideal bound: requests × latency / workers (what perfect parallelism over the latency would cost);
+  * plan CPU time per node without latency: time.process_time() around compute_plan() on a state observed
+    beforehand, divided by the node count (minimum of --repeat runs).
+The goal is wall time within 1.3× of the ideal bound at --workers N; the table says whether it is met.
+If the run at --workers 1 would take longer than --budget-s, it is measured on a 1/10 subset of the fleet
+and the table says so. Runs only when invoked directly (pytest does not collect it).
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import os
+import platform
+import shutil
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from mrakit.adapters.connect import Connections, connect
+from mrakit.apply import apply
+from mrakit.inventory.load import load_inventory
+from mrakit.inventory.model import Inventory
+from mrakit.lab.seed import init_lab
+from mrakit.observe import observe
+from mrakit.plan import compute_plan, plan
+
+GOAL = 1.3
+PASSWORDS = {"MRAKIT_EXPRESSWAY_PASSWORD": "bench-exp-pw", "MRAKIT_CUCM_PASSWORD": "bench-ccm-pw"}
+
+
+def fleet(pairs: int, cucm_clusters: int, latency_ms: float) -> dict[str, Any]:
+    expressway: dict[str, Any] = {}
+    for i in range(pairs):
+        expressway[f"edge-{i}"] = {
+            "role": "edge", "version": "X15.5.1", "cluster_fqdn": f"mra{i}.example.com",
+            "peers": [{"fqdn": f"e{i}-{p}.example.com"} for p in (1, 2)]}
+    for i in range(pairs):
+        expressway[f"ctl-{i}"] = {
+            "role": "control", "version": "X15.5.1", "cluster_fqdn": f"c{i}.example.net",
+            "domains": [f"site{i}.example.com"], "traversal": f"edge-{i}", "cucm": [f"cucm-{i % cucm_clusters}"],
+            "peers": [{"fqdn": f"c{i}-{p}.example.net"} for p in (1, 2)]}
+    cucm = {f"cucm-{k}": {"version": "15.0.1", "publisher": {"fqdn": f"pub{k}.example.net"},
+                          "subscribers": [{"fqdn": f"sub{k}.example.net"}], "tls_verify": True,
+                          "secure_registration": True} for k in range(min(cucm_clusters, pairs))}
+    return {
+        "version": 1,
+        "defaults": {
+            "connection": "lab", "workers": 16,
+            "credentials": {"expressway": {"username": "admin", "password_env": "MRAKIT_EXPRESSWAY_PASSWORD"},
+                            "cucm": {"username": "ccmadmin", "password_env": "MRAKIT_CUCM_PASSWORD"}},
+            "api_tls": {"verify": True, "ca_bundle": "pki/mgmt-ca.pem"},
+        },
+        "authorities": {"private-chain": {"file": "pki/private-chain.pem"},
+                        "public-chain": {"file": "pki/public-chain.pem"}},
+        "expressway": expressway,
+        "cucm": cucm,
+        "endpoints": {"phones": True, "jabber": True, "tc_endpoints": False},
+        "lab": {"latency_ms": latency_ms, "seed": 1,
+                "authorities": {"private-chain": "private_chain", "public-chain": "public_chain"}},
+    }
+
+
+def write_fleet(directory: Path, pairs: int, cucm_clusters: int, latency_ms: float) -> Path:
+    directory.mkdir(parents=True, exist_ok=True)
+    path = directory / "inventory.yaml"
+    path.write_text(yaml.safe_dump(fleet(pairs, cucm_clusters, latency_ms), sort_keys=False))
+    return path
+
+
+def node_count(inventory: Inventory) -> int:
+    return sum(len(c.peers) for c in inventory.expressway.values()) + sum(len(c.nodes) for c in inventory.cucm.values())
+
+
+@dataclass
+class Measure:
+    step: str
+    workers: int
+    nodes: int
+    requests: int
+    writes: int
+    wall: float
+    cpu: float
+    latency_ms: float
+    note: str = ""
+
+    @property
+    def ideal(self) -> float:
+        return self.requests * self.latency_ms / 1000 / self.workers
+
+    @property
+    def ratio(self) -> float:
+        return self.wall / self.ideal if self.ideal else float("nan")
+
+
+@contextmanager
+def measured(lab: Any) -> Iterator[dict[str, float]]:
+    out: dict[str, float] = {}
+    requests, writes = len(lab.request_log), len(lab.writes())
+    wall, cpu = time.perf_counter(), time.process_time()
+    yield out
+    out["wall"] = time.perf_counter() - wall
+    out["cpu"] = time.process_time() - cpu
+    out["requests"] = len(lab.request_log) - requests
+    out["writes"] = len(lab.writes()) - writes
+
+
+def run(path: Path, workers: int, latency_ms: float, note: str = "") -> list[Measure]:
+    """Fresh lab, then plan and apply at `workers`; the lab is started outside the measurement."""
+    init_lab(path, "fresh")
+    inventory = load_inventory(path)
+    nodes = node_count(inventory)
+    results = []
+    with connect(inventory) as connections:
+        lab = connections.lab
+        assert lab is not None
+        with measured(lab) as planned:
+            the_plan = plan(inventory, workers=workers, connections=connections)
+        assert not the_plan.unreachable, the_plan.unreachable
+        results.append(Measure("plan", workers, nodes, int(planned["requests"]), int(planned["writes"]),
+                               planned["wall"], planned["cpu"], latency_ms, note))
+        with measured(lab) as applied:
+            result = apply(the_plan, inventory, workers=workers, connections=connections, check_stale=False)
+        assert not result.failed, result.summary()
+        results.append(Measure("apply", workers, nodes, int(applied["requests"]), int(applied["writes"]),
+                               applied["wall"], applied["cpu"], latency_ms,
+                               note or f"{sum(1 for a in the_plan.actions if a.writes)} actions"))
+    return results
+
+
+def plan_cpu_per_node(path: Path, repeat: int) -> tuple[float, float, int, int]:
+    """(CPU ms per node, wall ms per node, nodes, actions) of compute_plan on a pre-observed fresh lab, no latency."""
+    data = yaml.safe_load(path.read_text())
+    data["lab"]["latency_ms"] = 0
+    path.write_text(yaml.safe_dump(data, sort_keys=False))
+    init_lab(path, "fresh")
+    inventory = load_inventory(path)
+    connections: Connections
+    with connect(inventory) as connections:
+        observed = observe(inventory, connections.expressway, connections.cucm, workers=16)
+    assert not observed.failed()
+    nodes = node_count(inventory)
+    best_cpu = best_wall = float("inf")
+    actions = 0
+    for _ in range(repeat):
+        wall, cpu = time.perf_counter(), time.process_time()
+        the_plan = compute_plan(inventory, observed)
+        best_cpu = min(best_cpu, time.process_time() - cpu)
+        best_wall = min(best_wall, time.perf_counter() - wall)
+        actions = len(the_plan.actions)
+    return best_cpu * 1000 / nodes, best_wall * 1000 / nodes, nodes, actions
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--pairs", type=int, default=75, help="edge clusters (= control clusters); 2 peers each")
+    parser.add_argument("--cucm", type=int, default=30, help="CUCM clusters (publisher + 1 subscriber)")
+    parser.add_argument("--latency-ms", type=float, default=25.0)
+    parser.add_argument("--workers", type=int, default=16)
+    parser.add_argument("--repeat", type=int, default=3, help="compute_plan runs for the CPU figure")
+    parser.add_argument("--budget-s", type=float, default=240.0,
+                        help="longest acceptable --workers 1 run before falling back to a 1/10 subset")
+    parser.add_argument("--keep", action="store_true", help="keep the temporary directory")
+    args = parser.parse_args(argv)
+    os.environ.update(PASSWORDS)
+    for name in [k for k in os.environ if k.lower().endswith("_proxy")]:
+        del os.environ[name]
+
+    directory = Path(tempfile.mkdtemp(prefix="mrakit-bench-plan-"))
+    started = time.perf_counter()
+    try:
+        path = write_fleet(directory / "full", args.pairs, args.cucm, args.latency_ms)
+        setup = time.perf_counter()
+        init_lab(path, "fresh")
+        inventory = load_inventory(path)
+        print(f"fleet: {sum(len(c.peers) for c in inventory.expressway.values())} Expressway nodes "
+              f"({args.pairs} edge + {args.pairs} control clusters x 2 peers), {len(inventory.cucm)} CUCM "
+              f"clusters ({sum(len(c.nodes) for c in inventory.cucm.values())} nodes); lab latency "
+              f"{args.latency_ms:g} ms; first lab init {time.perf_counter() - setup:.1f} s", flush=True)
+
+        measures = run(path, args.workers, args.latency_ms)
+        for m in measures:
+            print(f"  {m.step} at --workers {m.workers}: {m.wall:.1f} s, {m.requests} requests", flush=True)
+        requests = sum(m.requests for m in measures)
+        estimate = requests * args.latency_ms / 1000 * 1.3
+        if estimate <= args.budget_s:
+            slow = run(path, 1, args.latency_ms)
+        else:
+            pairs = max(1, args.pairs // 10)
+            subset = write_fleet(directory / "subset", pairs, max(1, args.cucm // 10), args.latency_ms)
+            slow = run(subset, 1, args.latency_ms, note=f"1/10 subset ({pairs} + {pairs} clusters)")
+        measures += slow
+        for m in slow:
+            print(f"  {m.step} at --workers {m.workers}: {m.wall:.1f} s, {m.requests} requests", flush=True)
+        cpu_ms, wall_ms, nodes, actions = plan_cpu_per_node(path, args.repeat)
+    finally:
+        if not args.keep:
+            shutil.rmtree(directory, ignore_errors=True)
+
+    print()
+    print(f"mrakit plan/apply benchmark, {dt.date.today().isoformat()}, Python {platform.python_version()} on "
+          f"{platform.machine()}, {os.cpu_count()} CPU(s); the lab runs in the same process")
+    header = ("step", "workers", "nodes", "requests", "writes", "wall s", "CPU s", "ideal s", "wall/ideal", "note")
+    rows = [(m.step, str(m.workers), str(m.nodes), str(m.requests), str(m.writes), f"{m.wall:.2f}", f"{m.cpu:.2f}",
+             f"{m.ideal:.2f}", f"{m.ratio:.2f}", m.note) for m in measures]
+    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
+    for row in [header, *rows]:
+        print("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip())
+    print(f"compute_plan without latency, state observed beforehand: {cpu_ms:.2f} ms CPU per node "
+          f"({wall_ms:.2f} ms wall), {nodes} nodes, {actions} actions, best of {args.repeat}")
+    fast = [m for m in measures if m.workers == args.workers]
+    met = all(m.ratio <= GOAL for m in fast)
+    verdict = "met" if met else "NOT met"
+    detail = ", ".join(f"{m.step} {m.ratio:.2f}x" for m in fast)
+    print(f"goal: wall time within {GOAL}x of requests x latency / workers at --workers {args.workers}: "
+          f"{verdict} ({detail})")
+    print(f"total benchmark time {time.perf_counter() - started:.0f} s")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
