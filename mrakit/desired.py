@@ -306,6 +306,7 @@ class _Deriver:
     def trust_for(self, relations: Iterable[TrustRelation]) -> dict[str, list[DesiredTrust]]:
         entries: dict[str, dict[tuple[Store, str], tuple[CertView, list[Reason]]]] = {}
         features: dict[tuple[str, Store, str], list[str]] = {}
+        chains: dict[tuple[str, tuple[str, ...]], tuple[list[CertView], str | None]] = {}
         unresolved: set[tuple[str, str, str]] = set()
         for rel in relations:
             chain = self.certs.get(rel.subject, {}).get(rel.kind)
@@ -314,7 +315,12 @@ class _Deriver:
             if not chain:
                 continue  # nothing known yet: the node keeps its current certificate, observed later
             leaf = chain[0]
-            cas, missing = complete_chain(leaf, [*chain[1:], *self.pool], self.at)
+            # Every validator of one certificate needs the same chain: complete it once.
+            cache_key = (leaf.fingerprint_sha256, tuple(c.fingerprint_sha256 for c in chain[1:]))
+            if cache_key not in chains:
+                chains[cache_key] = complete_chain(leaf, [*chain[1:], *self.pool], self.at)
+            cas, missing = chains[cache_key]
+            cas = list(cas)
             if leaf.self_signed:
                 cas = [leaf]  # a self-signed node certificate is trusted as itself (e.g. CUCM defaults)
             if missing and (rel.subject, rel.kind, missing) not in unresolved:
