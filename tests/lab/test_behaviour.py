@@ -168,16 +168,13 @@ def test_cucm_trust_replicates_after_the_configured_delay(make_deployment: Calla
 
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: Lab.stop() cancels pending replication timers, so trust uploaded on the "
-                   "publisher shortly before a stop never reaches the subscribers, even after a restart (the real "
-                   "cluster replicates through its database and resyncs)")
 def test_replication_pending_at_stop_is_not_lost(make_deployment: Callable[..., Any],
                                                   open_connections: Callable[..., Connections]) -> None:
     deployment = make_deployment(overrides={"lab": {"replication_delay_ms": 400}})
     first = open_connections(deployment.path)
     root = new_root("Replication Across Stop").cert
     first.cucm[PUB].add_trusted_certificate("tomcat-trust", root)
-    first.close()  # within the replication delay
+    first.close()  # within the replication delay: the real cluster would still replicate it
     second = open_connections(deployment.path)
     assert root in second.cucm[PUB].trusted_certificates("tomcat-trust")
     deadline = time.monotonic() + 1.5
