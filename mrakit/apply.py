@@ -15,6 +15,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from mrakit.adapters.base import CUCM_SERVICE_OF_KIND
 from mrakit.desired import desired_state
 from mrakit.errors import MrakitError, StalePlanError
 from mrakit.inventory.model import Inventory
@@ -166,9 +167,43 @@ class _Applier:
         elif action.kind == "trust.remove":
             cucm.remove_trusted_certificate(action.store, certs[0])
         elif action.kind == "cert.install":
-            services = {"tomcat": "tomcat", "callmanager": "CallManager", "tomcat_ecdsa": "tomcat-ECDSA",
-                        "callmanager_ecdsa": "CallManager-ECDSA"}
-            cucm.install_identity_certificate(services[action.certificate_kind or "tomcat"], certs)
+            cucm.install_identity_certificate(CUCM_SERVICE_OF_KIND[action.certificate_kind or "tomcat"], certs)
+
+    def await_replication(self, inventory: Inventory, timeout: float) -> None:
+        """Trust added on a CUCM publisher must reach every subscriber before a certificate that needs
+        it is installed (MRA032: verify on each). Wait for it, bounded; where it does not arrive in
+        time, the addition counts as failed, so the installs that depend on it are skipped."""
+        added = [a for a in self.plan.in_phase(PHASE_TRUST)
+                 if a.product == "cucm" and a.kind == "trust.add" and self.results.get(a.id)
+                 and self.results[a.id].status == "changed"]
+        waiting: dict[str, list[tuple[Action, str]]] = {}
+        for action in added:
+            cucm = next((c for c in inventory.cucm.values() if c.publisher.fqdn == action.node), None)
+            for subscriber in cucm.subscribers if cucm else ():
+                waiting.setdefault(subscriber.fqdn, []).append((action, action.store or ""))
+        deadline = time.monotonic() + timeout
+        delay = 0.1
+        while waiting:
+            for fqdn in list(waiting):
+                adapter = self.connections.cucm.get(fqdn)
+                try:
+                    present = {(store, c.fingerprint_sha256) for store in {s for _, s in waiting[fqdn]}
+                               for c in adapter.trusted_certificates(store)} if adapter else set()
+                except MrakitError:
+                    present = set()
+                waiting[fqdn] = [(a, s) for a, s in waiting[fqdn] if (s, a.fingerprint) not in present]
+                if not waiting[fqdn]:
+                    del waiting[fqdn]
+                    self.note("replication", fqdn, "trust from the publisher arrived")
+            if not waiting or time.monotonic() >= deadline:
+                break
+            time.sleep(delay)
+            delay = min(delay * 2, 2.0)
+        for fqdn, pending in waiting.items():
+            for action, _ in pending:
+                self.results[action.id] = ActionResult(
+                    action.id, action.node, action.kind, action.summary, "failed",
+                    error=f"added on the publisher, but not replicated to {fqdn} within {timeout:g} s")
 
     def run_sequences(self, sequences: list[list[Action]]) -> None:
         """Each sequence in order; sequences in parallel, at most `workers` at once."""
@@ -213,6 +248,7 @@ def apply(
     connections: Any = None,
     check_stale: bool = True,
     verify: bool = True,
+    replication_timeout: float = 120.0,
 ) -> ApplyResult:
     """Carry out `plan`. A saved plan is refused (StalePlanError) when the inventory or any node's
     observed state changed since it was made. Failures are reported in the result, not raised."""
@@ -232,8 +268,10 @@ def apply(
                     f"the plan is stale: {len(changed)} node(s) changed since it was made: {', '.join(changed)} "
                     "(plan again)", changed_nodes=tuple(changed))
         applier = _Applier(plan, conns, workers, progress)
-        for phase in (PHASE_TRUST, PHASE_CERTS, PHASE_PRUNE):
-            applier.phase(phase)
+        applier.phase(PHASE_TRUST)
+        applier.await_replication(inventory, replication_timeout)
+        applier.phase(PHASE_CERTS)
+        applier.phase(PHASE_PRUNE)
         checks: list[RelationCheck] = []
         unreachable: dict[str, str] = dict(plan.unreachable)
         if verify:

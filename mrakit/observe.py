@@ -14,7 +14,7 @@ from typing import Any
 
 from cryptography.hazmat.primitives import serialization
 
-from mrakit.adapters.base import Capabilities, CucmApi, ExpresswayApi
+from mrakit.adapters.base import CUCM_SERVICE_OF_KIND, Capabilities, CucmApi, ExpresswayApi
 from mrakit.errors import MrakitError
 from mrakit.inventory.model import Inventory
 from mrakit.pki.certview import CertView
@@ -23,8 +23,6 @@ ProgressCallback = Callable[[str, str, str], None]  # (phase, node, message)
 
 EXPRESSWAY_STORE = "trusted_ca"
 CUCM_STORES = ("tomcat-trust", "CallManager-trust")
-_CUCM_IDENTITIES = {"tomcat": "tomcat", "callmanager": "CallManager", "tomcat_ecdsa": "tomcat-ECDSA",
-                    "callmanager_ecdsa": "CallManager-ECDSA"}
 
 
 @dataclass(frozen=True)
@@ -100,12 +98,26 @@ def observe_expressway(adapter: ExpresswayApi, cluster: str, role: str) -> NodeO
                            cucm_servers=cucm_servers)
 
 
+def _before_14(version: str) -> bool:
+    from mrakit.inventory.versions import CucmVersion
+
+    try:
+        return CucmVersion.parse(version).major < 14
+    except ValueError:
+        return False
+
+
 def observe_cucm(adapter: CucmApi, cluster: str, role: str) -> NodeObservation:
     try:
         version = adapter.version()
+        if _before_14(version):
+            # No certificate REST before CUCM 14: trust and identities cannot be read (AXL still answers).
+            return NodeObservation(adapter.node, cluster, "cucm", role, version, {}, {},
+                                   Capabilities(can_remove_trust=False, can_generate_csr=False,
+                                                can_install_certificate=False))
         trust = {store: adapter.trusted_certificates(store) for store in CUCM_STORES}
         certificates: dict[str, tuple[CertView, ...]] = {}
-        for kind, service in _CUCM_IDENTITIES.items():
+        for kind, service in CUCM_SERVICE_OF_KIND.items():
             try:
                 chain = adapter.identity_certificate(service)
             except MrakitError as exc:

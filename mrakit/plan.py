@@ -15,6 +15,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
+from mrakit.adapters.base import CUCM_SERVICE_OF_KIND
 from mrakit.desired import (
     DesiredState,
     DesiredTrust,
@@ -26,7 +27,7 @@ from mrakit.desired import (
 )
 from mrakit.errors import UnsafePlanError
 from mrakit.findings import Finding, Severity
-from mrakit.inventory.model import Inventory
+from mrakit.inventory.model import CertificateFile, Inventory
 from mrakit.observe import NodeObservation, ObservedState, ProgressCallback, observation_summary, observe
 from mrakit.pki.certview import CertView
 from mrakit.pki.load import load_certificates
@@ -34,12 +35,6 @@ from mrakit.pki.load import load_certificates
 FORMAT_VERSION = 1
 ActionKind = Literal["trust.add", "trust.remove", "cert.install", "manual"]
 PHASE_TRUST, PHASE_CERTS, PHASE_VERIFY, PHASE_PRUNE = 1, 2, 3, 4
-_CUCM_SERVICE = {
-    "tomcat": "tomcat",
-    "callmanager": "CallManager",
-    "tomcat_ecdsa": "tomcat-ECDSA",
-    "callmanager_ecdsa": "CallManager-ECDSA",
-}
 
 
 @dataclass(frozen=True)
@@ -271,195 +266,133 @@ class _Planner:
                 )
 
     # phase 2 -------------------------------------------------------------------------------
+    def cert_action(self, cluster: str, node: str, product: str, kind: str, cert_file: CertificateFile,
+                    action_kind: ActionKind, summary: str, *, detail: str = "", reasons: tuple[Reason, ...] = (),
+                    instructions: str = "", depends_on: tuple[str, ...] = ()) -> Action:
+        """An action about one certificate file; installs carry its PEM (public), manual steps do not."""
+        fingerprint = cert_file.leaf.fingerprint_sha256
+        action = Action(
+            id=_action_id(PHASE_CERTS, action_kind, node, f"{kind}|{detail}|{fingerprint}"),
+            phase=PHASE_CERTS, kind=action_kind, cluster=cluster, node=node, product=product,
+            certificate_kind=kind, subject=cert_file.leaf.subject, fingerprint=fingerprint,
+            pem="".join(c.pem for c in cert_file.certificates) if action_kind == "cert.install" else None,
+            reasons=reasons, depends_on=depends_on, summary=summary, instructions=instructions)
+        self.actions.append(action)
+        return action
+
+    def manual(self, cluster: str, node: str, product: str, summary: str, instructions: str, *,
+               detail: str, depends_on: tuple[str, ...]) -> None:
+        self.actions.append(Action(
+            id=_action_id(PHASE_CERTS, "manual", node, detail), phase=PHASE_CERTS, kind="manual", cluster=cluster,
+            node=node, product=product, summary=summary, instructions=instructions, depends_on=depends_on))
+
+    def keeps_newer(self, cluster: str, node: str, kind: str, current: tuple[CertView, ...],
+                    cert_file: CertificateFile) -> bool:
+        """Never roll a node back to an older certificate of the same identity (INV001)."""
+        if not current or not _is_renewal_of(current[0], cert_file.leaf):
+            return False
+        self.findings.append(Finding(
+            "INV001", Severity.WARNING,
+            f"{node} presents a newer {kind} certificate (valid from {current[0].not_before:%Y-%m-%d}) than "
+            f"{cert_file.path.name} names (from {cert_file.leaf.not_before:%Y-%m-%d}); mrakit keeps it",
+            fix=f"update the inventory to name the installed certificate instead of {cert_file.path}",
+            cluster=cluster, node=node,
+            evidence={"installed": current[0].fingerprint_sha256, "named": cert_file.leaf.fingerprint_sha256}))
+        return True
+
     def installs(self, node: NodeDesired, obs: NodeObservation) -> None:
         for kind, cert_file in (("server", node.server_certificate), ("client", node.client_certificate)):
             if cert_file is None:
                 continue
             current = obs.certificates.get(kind, ())
-            if current and current[0] == cert_file.leaf:
+            if (current and current[0] == cert_file.leaf) or self.keeps_newer(
+                    node.cluster, node.node, kind, current, cert_file):
                 continue
             text = f"{kind} certificate of {_label(node.cluster, node.node)}"
-            if current and _is_renewal_of(current[0], cert_file.leaf):
-                # Never roll a node back to an older certificate of the same identity.
-                self.findings.append(
-                    Finding(
-                        "INV001",
-                        Severity.WARNING,
-                        f"{node.node} presents a newer {kind} certificate (valid from "
-                        f"{current[0].not_before:%Y-%m-%d}) than {cert_file.path.name} names (from "
-                        f"{cert_file.leaf.not_before:%Y-%m-%d}); mrakit keeps it",
-                        fix=f"update the inventory to name the installed certificate instead of {cert_file.path}",
-                        cluster=node.cluster,
-                        node=node.node,
-                        evidence={
-                            "installed": current[0].fingerprint_sha256,
-                            "named": cert_file.leaf.fingerprint_sha256,
-                        },
-                    )
-                )
-                continue
             deps = self.prerequisites(node.node, kind)
-            reasons = (
-                Reason(
-                    "MRA008" if kind == "server" else "MRA001",
-                    f"the desired {kind} certificate is {cert_file.path.name} ({cert_file.leaf.display_name}, "
-                    f"{cert_file.leaf.fingerprint_sha256[:16]}…)",
-                ),
-            )
+            reasons = (Reason("MRA008" if kind == "server" else "MRA001",
+                              f"the desired {kind} certificate is {cert_file.path.name} "
+                              f"({cert_file.leaf.display_name}, {cert_file.leaf.fingerprint_sha256[:16]}…)"),)
             capabilities = obs.capabilities
             if kind == "client" and (capabilities is None or not capabilities.separate_client_certificate):
-                self.actions.append(
-                    Action(
-                        id=_action_id(PHASE_CERTS, "manual", node.node, f"client|{cert_file.leaf.fingerprint_sha256}"),
-                        phase=PHASE_CERTS,
-                        kind="manual",
-                        cluster=node.cluster,
-                        node=node.node,
-                        product=node.product,
-                        certificate_kind=kind,
-                        subject=cert_file.leaf.subject,
-                        fingerprint=cert_file.leaf.fingerprint_sha256,
-                        reasons=reasons,
-                        depends_on=deps,
-                        summary=f"install the {text} by hand",
-                        instructions=(
-                            f"On {node.node}: Maintenance > Security > Client certificate: upload "
-                            f"{cert_file.path} with its private key"
-                            f"{' ' + str(cert_file.key_path) if cert_file.key_path else ''} "
-                            "(no REST call is known for the X15.5 client certificate), "
-                            "after the trust additions of phase 1 are in place."
-                        ),
-                    )
-                )
+                key = f" {cert_file.key_path}" if cert_file.key_path else ""
+                self.cert_action(
+                    node.cluster, node.node, node.product, kind, cert_file, "manual", f"install the {text} by hand",
+                    reasons=reasons, depends_on=deps,
+                    instructions=(f"On {node.node}: Maintenance > Security > Client certificate: upload "
+                                  f"{cert_file.path} with its private key{key} (no REST call is known for the "
+                                  "X15.5 client certificate), after the trust additions of phase 1 are in place."))
                 continue
             if node.product == "expressway" and obs.pending_csr_key != cert_file.leaf.public_key_fingerprint_sha256:
-                self.actions.append(
-                    Action(
-                        id=_action_id(
-                            PHASE_CERTS, "manual", node.node, f"{kind}|csr|{cert_file.leaf.fingerprint_sha256}"
-                        ),
-                        phase=PHASE_CERTS,
-                        kind="manual",
-                        cluster=node.cluster,
-                        node=node.node,
-                        product=node.product,
-                        certificate_kind=kind,
-                        subject=cert_file.leaf.subject,
-                        fingerprint=cert_file.leaf.fingerprint_sha256,
-                        reasons=reasons,
-                        depends_on=deps,
-                        summary=f"the {text} in {cert_file.path.name} was not issued for a CSR pending on the box",
-                        instructions=(
-                            f"The Expressway only installs a certificate for the CSR it generated (its key never "
-                            f"leaves the box). Run `mrakit csr -i INVENTORY --peer {node.node}` (on-box CSR), have "
-                            f"it signed, name the signed file in the inventory, and run apply again."
-                        ),
-                    )
-                )
+                self.cert_action(
+                    node.cluster, node.node, node.product, kind, cert_file, "manual",
+                    f"the {text} in {cert_file.path.name} was not issued for a CSR pending on the box",
+                    detail="csr", reasons=reasons, depends_on=deps,
+                    instructions=(f"The Expressway only installs a certificate for the CSR it generated (its key "
+                                  f"never leaves the box). Run `mrakit csr -i INVENTORY --peer {node.node}` (on-box "
+                                  "CSR), have it signed, name the signed file in the inventory, and run apply again."))
                 continue
-            self.actions.append(
-                Action(
-                    id=_action_id(
-                        PHASE_CERTS, "cert.install", node.node, f"{kind}|{cert_file.leaf.fingerprint_sha256}"
-                    ),
-                    phase=PHASE_CERTS,
-                    kind="cert.install",
-                    cluster=node.cluster,
-                    node=node.node,
-                    product=node.product,
-                    certificate_kind=kind,
-                    subject=cert_file.leaf.subject,
-                    fingerprint=cert_file.leaf.fingerprint_sha256,
-                    pem="".join(c.pem for c in cert_file.certificates),
-                    reasons=reasons,
-                    depends_on=deps,
-                    summary=f"install {cert_file.path.name} as the {text}",
-                )
-            )
-            if node.product == "expressway":
-                self.actions.append(
-                    Action(
-                        id=_action_id(PHASE_CERTS, "manual", node.node, f"restart|{cert_file.leaf.fingerprint_sha256}"),
-                        phase=PHASE_CERTS,
-                        kind="manual",
-                        cluster=node.cluster,
-                        node=node.node,
-                        product=node.product,
-                        summary=f"restart {_label(node.cluster, node.node)} so the new certificate takes effect",
-                        instructions=f"On {node.node}: Maintenance > Restart options > Restart (a server certificate "
-                        "installed other than through ACME takes effect after a restart).",
-                        depends_on=(self.actions[-1].id,),
-                    )
-                )
+            install = self.cert_action(node.cluster, node.node, node.product, kind, cert_file, "cert.install",
+                                       f"install {cert_file.path.name} as the {text}", reasons=reasons,
+                                       depends_on=deps)
+            self.manual(node.cluster, node.node, node.product,
+                        f"restart {_label(node.cluster, node.node)} so the new certificate takes effect",
+                        f"On {node.node}: Maintenance > Restart options > Restart (a server certificate installed "
+                        "other than through ACME takes effect after a restart).",
+                        detail=f"restart|{cert_file.leaf.fingerprint_sha256}", depends_on=(install.id,))
 
     def cucm_installs(self) -> None:
         for cucm in self.inventory.cucm.values():
-            if not self.in_scope(cucm.name):
-                continue
-            obs = self.observed.nodes.get(cucm.publisher.fqdn)
-            if obs is None or not obs.ok:
+            publisher = cucm.publisher.fqdn
+            obs = self.observed.nodes.get(publisher)
+            if not self.in_scope(cucm.name) or obs is None or not obs.ok:
                 continue
             for kind, cert_file in cucm.certificates.items():
                 current = obs.certificates.get(kind, ())
-                if current and current[0] == cert_file.leaf:
+                if (current and current[0] == cert_file.leaf) or self.keeps_newer(
+                        cucm.name, publisher, kind, current, cert_file):
                     continue
-                if current and _is_renewal_of(current[0], cert_file.leaf):
-                    self.findings.append(
-                        Finding(
-                            "INV001",
-                            Severity.WARNING,
-                            f"{cucm.publisher.fqdn} presents a newer {kind} certificate than {cert_file.path.name}; "
-                            "mrakit keeps it",
-                            fix=f"update the inventory to name the installed certificate instead of {cert_file.path}",
-                            cluster=cucm.name,
-                            node=cucm.publisher.fqdn,
-                            evidence={
-                                "installed": current[0].fingerprint_sha256,
-                                "named": cert_file.leaf.fingerprint_sha256,
-                            },
-                        )
-                    )
-                    continue
-                service = _CUCM_SERVICE[kind]
-                deps = self.prerequisites(cucm.publisher.fqdn, kind)
-                install_id = _action_id(
-                    PHASE_CERTS, "cert.install", cucm.publisher.fqdn, f"{kind}|{cert_file.leaf.fingerprint_sha256}"
-                )
-                self.actions.append(
-                    Action(
-                        id=install_id,
-                        phase=PHASE_CERTS,
-                        kind="cert.install",
-                        cluster=cucm.name,
-                        node=cucm.publisher.fqdn,
-                        product="cucm",
-                        certificate_kind=kind,
-                        subject=cert_file.leaf.subject,
-                        fingerprint=cert_file.leaf.fingerprint_sha256,
-                        pem="".join(c.pem for c in cert_file.certificates),
-                        depends_on=deps,
-                        summary=f"install {cert_file.path.name} as the {service} identity of "
-                        f"{_label(cucm.name, cucm.publisher.fqdn)}",
-                        reasons=(
-                            Reason("MRA031", f"the inventory names {cert_file.path.name} as the {service} certificate"),
-                        ),
-                    )
-                )
+                service = CUCM_SERVICE_OF_KIND[kind]
+                install = self.cert_action(
+                    cucm.name, publisher, "cucm", kind, cert_file, "cert.install",
+                    f"install {cert_file.path.name} as the {service} identity of {_label(cucm.name, publisher)}",
+                    reasons=(Reason("MRA031", f"the desired {service} certificate is {cert_file.path.name}"),),
+                    depends_on=self.prerequisites(publisher, kind))
                 nodes = ", ".join(n.fqdn for n in cucm.nodes)
                 restart = "Cisco Tomcat" if kind.startswith("tomcat") else "Cisco CallManager and Cisco TFTP"
-                self.actions.append(
-                    Action(
-                        id=_action_id(PHASE_CERTS, "manual", cucm.publisher.fqdn, f"restart|{kind}"),
-                        phase=PHASE_CERTS,
-                        kind="manual",
-                        cluster=cucm.name,
-                        node=cucm.publisher.fqdn,
-                        product="cucm",
-                        summary=f"restart {restart} on every node of {cucm.name}",
-                        depends_on=(install_id,),
-                        instructions=f"On each of {nodes}: utils service restart {restart} (CLI).",
-                    )
-                )
+                self.manual(cucm.name, publisher, "cucm", f"restart {restart} on every node of {cucm.name}",
+                            f"On each of {nodes}: utils service restart {restart} (CLI).",
+                            detail=f"restart|{kind}", depends_on=(install.id,))
+
+    def self_signed_cucm_steps(self) -> None:
+        """A CUCM node on self-signed tomcat and CallManager certificates of one subject cannot serve
+        both TLS Verify and secure registration through an Expressway (MRA022): a manual re-issue."""
+        replaced = {(a.node, a.certificate_kind) for a in self.actions if a.kind == "cert.install"}
+        for cucm in self.inventory.cucm.values():
+            if not self.in_scope(cucm.name):
+                continue
+            for node in cucm.nodes:
+                obs = self.observed.nodes.get(node.fqdn)
+                if obs is None or not obs.ok:
+                    continue
+                tomcat, callmanager = obs.certificates.get("tomcat", ()), obs.certificates.get("callmanager", ())
+                if not tomcat or not callmanager or (node.fqdn, "tomcat") in replaced:
+                    continue
+                if not (tomcat[0].self_signed and callmanager[0].self_signed
+                        and tomcat[0].subject_name == callmanager[0].subject_name):
+                    continue
+                self.actions.append(Action(
+                    id=_action_id(PHASE_CERTS, "manual", node.fqdn, "self-signed-pair"), phase=PHASE_CERTS,
+                    kind="manual", cluster=cucm.name, node=node.fqdn, product="cucm",
+                    summary=f"CA-sign the tomcat and CallManager certificates of {_label(cucm.name, node.fqdn)}",
+                    reasons=(Reason("MRA022", f"{node.fqdn}'s self-signed tomcat and CallManager certificates share "
+                                              f"the subject {tomcat[0].subject!r}: an Expressway-C uses whichever "
+                                              "is higher in its list, so TLS Verify or secure registration fails"),),
+                    instructions=(f"On {node.fqdn}: generate tomcat and CallManager CSRs (`mrakit csr --cucm tomcat "
+                                  "--cucm callmanager` for the publisher, OS Administration > Certificate Management "
+                                  "on the others), have a CA sign them, install them, restart Cisco Tomcat and Cisco "
+                                  "CallManager, then remove the self-signed entries from the Expressway-C trust "
+                                  "lists.")))
 
     def prerequisites(self, subject: str, kind: str) -> tuple[str, ...]:
         """Ids of the trust additions every validator of `subject`'s `kind` certificate needs first."""
@@ -603,6 +536,7 @@ class _Planner:
             if node.product == "expressway" and obs is not None and obs.ok and self.in_scope(node.cluster):
                 self.installs(node, obs)
         self.cucm_installs()
+        self.self_signed_cucm_steps()
         for node in self.desired.nodes:
             obs = self.observed.nodes.get(node.node)
             if obs is not None and obs.ok and self.in_scope(node.cluster):

@@ -15,6 +15,7 @@ from typing import Any
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
+from mrakit.adapters.base import CUCM_SERVICE_OF_KIND
 from mrakit.desired import desired_state
 from mrakit.errors import MrakitError, PkiError
 from mrakit.inventory.model import CertificateFile, Inventory
@@ -25,8 +26,7 @@ from mrakit.pki.load import load_certificate_file, load_certificates_file, load_
 from mrakit.rules.eku import server_certificate_ekus
 
 MANIFEST = "manifest.json"
-CUCM_SERVICES = {"tomcat": "tomcat", "callmanager": "CallManager", "tomcat_ecdsa": "tomcat-ECDSA",
-                 "callmanager_ecdsa": "CallManager-ECDSA"}
+CUCM_SERVICES = CUCM_SERVICE_OF_KIND
 
 
 @dataclass(frozen=True)
