@@ -85,6 +85,7 @@ def connect(
             username=user, password=password, verify=verify,
             connect_timeout=defaults.timeouts.connect, read_timeout=defaults.timeouts.read,
             attempts=attempts, max_retry_seconds=max_retry_seconds, pool_size=defaults.workers,
+            trust_env=defaults.connection != "lab",  # the lab is on loopback: never through a proxy
         )
 
     connections = Connections(lab=own_lab)

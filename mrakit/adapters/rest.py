@@ -21,7 +21,7 @@ from tenacity import (
     wait_random,
 )
 
-from mrakit.errors import AdapterError, AuthError, NodeUnreachable
+from mrakit.errors import AdapterError, AuthError, MrakitError, NodeUnreachable
 
 TRANSIENT_STATUS = {502, 503, 504}
 
@@ -39,6 +39,7 @@ class RestSettings:
     attempts: int = 5
     max_retry_seconds: float = 60.0
     pool_size: int = 8
+    trust_env: bool = True  # proxies and netrc from the environment (off for the loopback lab)
 
     def __repr__(self) -> str:  # never show the password, even in a debugger or a log of locals
         return f"RestSettings(base_url={self.base_url!r}, username={self.username!r}, password='***')"
@@ -74,6 +75,7 @@ class RestClient:
         self.session = requests.Session()
         self.session.auth = (settings.username, settings.password)
         self.session.verify = settings.verify
+        self.session.trust_env = settings.trust_env
         adapter = HTTPAdapter(pool_connections=1, pool_maxsize=max(1, settings.pool_size), max_retries=0)
         self.session.mount("https://", adapter)
         self.session.mount("http://", adapter)
@@ -94,8 +96,11 @@ class RestClient:
             # verify is passed per request: a session-level value loses to REQUESTS_CA_BUNDLE.
             response = self.session.request(method, url, timeout=timeout, verify=self.settings.verify, **kwargs)
         except requests.exceptions.SSLError as exc:
-            raise AdapterError(f"TLS verification of {self.node}'s management API failed: {_short(exc)} "
-                               "(check api_tls.ca_bundle)", node=self.node) from None
+            if "CERTIFICATE_VERIFY_FAILED" in str(exc) or "certificate verify failed" in str(exc):
+                raise AdapterError(f"TLS verification of {self.node}'s management API failed: {_short(exc)} "
+                                   "(check api_tls.ca_bundle)", node=self.node) from None
+            # Not a trust problem: the TLS session broke (EOF, reset during the exchange).
+            raise _Transient(f"TLS connection to {self.node} broke ({_short(exc)})", ambiguous=True) from None
         except requests.exceptions.ConnectTimeout:
             raise _Transient(f"connect timeout to {self.node}", ambiguous=False) from None
         except requests.exceptions.ReadTimeout:
@@ -107,6 +112,9 @@ class RestClient:
             raise _Transient(f"{reason} by {self.node}", ambiguous=not refused) from None
         if response.status_code in TRANSIENT_STATUS:
             raise _Transient(f"{self.node} answered HTTP {response.status_code}", ambiguous=False)
+        if response.status_code == 403 and "csrf" in _product_message(response).lower():
+            raise AdapterError(f"{self.node} refused {method} {path} (HTTP 403): {_product_message(response)}",
+                               node=self.node, status=403)
         if response.status_code in (401, 403):
             detail = "" if response.status_code == 401 else f" (HTTP 403: {_product_message(response)})"
             raise AuthError(f"authentication failed for {self.who}{detail}", node=self.node,
@@ -144,7 +152,13 @@ class RestClient:
                 return True
             if already_done is None:
                 return False
-            if already_done():
+            try:
+                done = already_done()
+            except MrakitError as read_error:
+                raise AdapterError(
+                    f"{method} {path} on {self.node}: outcome unknown ({exc}), and reading the node back failed "
+                    f"({read_error}); re-read the node before trying again", node=self.node) from None
+            if done:
                 raise _Done()
             return True
 

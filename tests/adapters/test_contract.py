@@ -29,7 +29,7 @@ from mrakit.inventory.model import Inventory
 from mrakit.lab.seed import init_lab
 from mrakit.lab.state import LabState
 from mrakit.pki.ca import BOTH_EKUS, CertificateAuthority
-from mrakit.pki.certview import CertView
+from mrakit.pki.certview import CLIENT_AUTH, CertView
 from mrakit.pki.keys import csr_dns_names
 
 EDGE = ("expe1.acme.com", "expe2.acme.com")
@@ -250,6 +250,46 @@ def test_install_without_a_pending_csr_is_refused(backend: Backend) -> None:
     assert node.server_certificate() == before
 
 
+
+def test_pending_csr_follows_generate_and_install(backend: Backend) -> None:
+    node = backend.expressway["expc2.acme.local"]
+    assert node.pending_csr() is None
+    csr = node.generate_csr("expc.acme.local", ("expc2.acme.local",))
+    pending = node.pending_csr()
+    assert pending is not None
+    assert pending.public_key().public_numbers() == csr.public_key().public_numbers()
+    ca = new_root("Pending Root")
+    with pytest.raises(AdapterError):  # a refused install leaves the CSR pending
+        node.install_server_certificate((ca.issue_leaf("expc.acme.local", ["expc2.acme.local"]).cert, ca.cert))
+    still = node.pending_csr()
+    assert still is not None and still.public_key().public_numbers() == csr.public_key().public_numbers()
+    node.install_server_certificate((ca.sign_csr(csr), ca.cert))
+    assert node.pending_csr() is None
+    assert backend.expressway["expc1.acme.local"].pending_csr() is None  # per peer
+
+
+def test_client_certificate_follows_the_capability(backend: Backend) -> None:
+    # X15.5 control peers have a separate client certificate (the lab issues one). An adapter that cannot
+    # read it says so in its capabilities and answers (); one that can returns it, leaf first.
+    for fqdn in EXPRESSWAYS:
+        node = backend.expressway[fqdn]
+        chain = node.client_certificate()
+        if not node.capabilities.separate_client_certificate or fqdn in EDGE:
+            assert chain == (), fqdn
+            continue
+        assert len(chain) >= 2, fqdn
+        assert chain[0].allows_purpose(CLIENT_AUTH) and not chain[0].is_ca
+        assert chain[0].issuer == chain[1].subject
+        assert chain[0] != node.server_certificate()[0]
+    assert backend.expressway["expc1.acme.local"].capabilities.separate_client_certificate is (not backend.rest)
+
+
+def test_cucm_servers_on_control_only(backend: Backend) -> None:
+    for fqdn in CONTROL:
+        assert backend.expressway[fqdn].cucm_servers() == (PUB,), fqdn
+    for fqdn in EDGE:
+        assert backend.expressway[fqdn].cucm_servers() == (), fqdn
+
 # --- capabilities ----------------------------------------------------------------------------------
 
 def test_expressway_trust_removal_follows_the_capability(backend: Backend) -> None:
@@ -317,6 +357,16 @@ def test_cucm_identity_certificate_is_leaf_first(backend: Backend, fqdn: str) ->
     assert not chain[0].is_ca and chain[1].is_ca
     assert chain[0].issuer == chain[1].subject
 
+
+
+def test_cucm_identity_the_node_lacks_is_empty_or_not_found(backend: Backend) -> None:
+    # the lab's nodes have no ECDSA identities; callers (observe) accept either () or a 404
+    try:
+        chain = backend.cucm[PUB].identity_certificate("tomcat-ECDSA")
+    except AdapterError as exc:
+        assert exc.status == 404, exc
+    else:
+        assert chain == ()
 
 def test_cucm_csr_and_matching_identity_install_set_restart_pending(backend: Backend) -> None:
     pub = backend.cucm[PUB]

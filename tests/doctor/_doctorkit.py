@@ -10,6 +10,7 @@ import os
 import re
 import shutil
 import socket
+import ssl
 import subprocess
 import sys
 import time
@@ -159,17 +160,41 @@ def apply_all(d: Deployment) -> Any:
 
     inventory = d.inventory()
     result = apply(plan(inventory, environ=PASSWORDS), inventory, environ=PASSWORDS)
-    assert not result.failed, result.summary()
+    assert not any(r.status in ("failed", "skipped") for r in result.results), result.summary()
     return result
 
 
 # --- doctor ----------------------------------------------------------------------------------------
 
+def warm_listeners(lab: Any) -> None:
+    """One handshake with every TLS listener of a running lab, one at a time, before doctor's
+    parallel handshakes: each listener builds its SSLContext on its first connection, and two
+    first connections at once can break each other (see test_lab_listener_context_is_thread_safe).
+    The client's handshake completes only after the listener has built and cached its context."""
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE
+    for endpoint in lab.endpoints.values():
+        for port in endpoint.tls.values():
+            try:
+                with socket.create_connection(("127.0.0.1", port), timeout=5) as raw, \
+                        context.wrap_socket(raw, server_hostname="warm.up"):
+                    pass
+            except (OSError, ssl.SSLError):
+                pass
+
+
 def run_doctor(d: Deployment, **kwargs: Any) -> Report:
-    """doctor() with handshakes one at a time (see test_lab_listener_context_race) and the lab passwords."""
-    kwargs.setdefault("workers", 1)
-    kwargs.setdefault("environ", PASSWORDS)
-    return doctor(d.inventory(), **kwargs)
+    """doctor() on the deployment with the lab passwords; online, on a lab whose listeners are warm."""
+    inventory = d.inventory()
+    if kwargs.get("offline") or "connections" in kwargs:
+        return doctor(inventory, environ=PASSWORDS, **kwargs)
+    from mrakit.adapters.connect import connect
+
+    with connect(inventory, environ=PASSWORDS) as connections:
+        assert connections.lab is not None
+        warm_listeners(connections.lab)
+        return doctor(inventory, connections=connections, **kwargs)
 
 
 def findings(report: Report, code: str | None = None, *, severity: str | None = None,
@@ -201,7 +226,7 @@ def required_names(d: Deployment, fqdn: str) -> tuple[str, list[str]]:
 
 
 def issue_for(d: Deployment, fqdn: str, ca: CertificateAuthority, *, ekus: Sequence[str] = BOTH_EKUS,
-              days: int = 180, not_before: dt.datetime | None = None, common_name: str | None | bool = True,
+              days: int = 180, not_before: dt.datetime | None = None, common_name: str | bool | None = True,
               extra_sans: Sequence[str] = (), sans: Sequence[str] | None = None, key: Any = None) -> Issued:
     """A server certificate for an Expressway peer with the names the desired state asks for.
     `common_name=True`: the required CN; None: no CN at all (MRA009); a string: that CN."""
@@ -234,10 +259,6 @@ def install_server(d: Deployment, fqdn: str, issued: Issued, chain: Iterable[Cer
 
 def parse(pems: Iterable[str]) -> list[CertView]:
     return [c for pem in pems for c in load_certificates(pem.encode("ascii"))]
-
-
-def trust_names(state: LabState, fqdn: str) -> list[str]:
-    return [c.display_name for c in parse(state.expressway[fqdn].trust)]
 
 
 def write_pem(path: Path, certs: Iterable[CertView | CertificateAuthority]) -> Path:
@@ -279,10 +300,67 @@ def stop(proc: subprocess.Popen[Any], timeout: float = 5.0) -> tuple[str, str]:
     return out or "", err or ""
 
 
+@dataclass
+class SServer:
+    port: int
+    proc: subprocess.Popen[str]
+    out: str = ""
+    err: str = ""
+
+
+@contextlib.contextmanager
+def s_server(*args: str, timeout: float = 10.0) -> Iterator[SServer]:
+    """`openssl s_server -accept 127.0.0.1:PORT ARGS` on a free port, listening before it yields,
+    stopped after (its output is then in .out / .err). Use -www so that it serves every connection."""
+    port = free_port()
+    proc = subprocess.Popen(["openssl", "s_server", "-accept", f"127.0.0.1:{port}", *args], stdin=subprocess.PIPE,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    server = SServer(port, proc)
+    try:
+        wait_listening(port, proc, timeout)
+        yield server
+    finally:
+        server.out, server.err = stop(proc)
+
+
+@contextlib.contextmanager
+def lab_serve(inventory: Path, timeout: float = 30.0) -> Iterator[dict[str, Any]]:
+    """`mrakit lab serve -i INVENTORY` in a subprocess; yields the first line it prints (every node's
+    API URL and TLS listener ports), stops it after."""
+    import select
+
+    proc = subprocess.Popen([str(MRAKIT), "lab", "serve", "-i", str(inventory)], stdin=subprocess.DEVNULL,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=cli_env())
+    try:
+        assert proc.stdout is not None
+        ready, _, _ = select.select([proc.stdout], [], [], timeout)
+        if not ready:
+            raise AssertionError(f"`mrakit lab serve` printed nothing in {timeout} s")
+        line = proc.stdout.readline()
+        if not line:
+            raise AssertionError(f"`mrakit lab serve` exited: {stop(proc)[1]}")
+        yield json.loads(line)
+    finally:
+        stop(proc)
+
+
 def run_cli(args: Sequence[str], *, cwd: Path | None = None, timeout: float = 60.0,
             env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     return subprocess.run([str(MRAKIT), *args], capture_output=True, text=True, timeout=timeout,
                           cwd=cwd, env=env or cli_env())
+
+
+def doctor_schema_validator() -> Any:
+    """A validator for schemas/doctor.schema.json (which refers to plan.schema.json for findings)."""
+    import jsonschema
+    from referencing import Registry, Resource
+
+    resources = []
+    for path in (REPO / "schemas").glob("*.schema.json"):
+        schema = json.loads(path.read_text())
+        resources += [(path.name, Resource.from_contents(schema)), (schema["$id"], Resource.from_contents(schema))]
+    schema = json.loads((REPO / "schemas" / "doctor.schema.json").read_text())
+    return jsonschema.Draft202012Validator(schema, registry=Registry().with_resources(resources))
 
 
 def rule_book_codes() -> list[str]:

@@ -182,6 +182,22 @@ def test_replication_pending_at_stop_is_not_lost(make_deployment: Callable[..., 
         time.sleep(0.05)
     assert root in second.cucm[SUB].trusted_certificates("tomcat-trust")
 
+
+def test_cucm_before_14_has_no_certificate_rest_but_answers_axl(make_deployment: Callable[..., Any],
+                                                                 open_connections: Callable[..., Connections]) -> None:
+    deployment = make_deployment(overrides={"cucm": {"cucm-main": {"version": "12.5.1"}}})
+    connections = open_connections(deployment.path)
+    pub = connections.cucm[PUB]
+    assert pub.version() == "12.5.1"  # AXL
+    assert sorted(pub.process_nodes()) == sorted([PUB, SUB])
+    for call in (lambda: pub.trusted_certificates("tomcat-trust"), lambda: pub.identity_certificate("tomcat"),
+                 lambda: pub.add_trusted_certificate("tomcat-trust", new_root("Pre-14 Root").cert)):
+        with pytest.raises(AdapterError) as caught:
+            call()
+        assert caught.value.status == 404 and caught.value.node == PUB
+    assert connections.lab is not None
+    assert [(w["method"], w["status"]) for w in connections.lab.writes()] == [("POST", 404)]  # refused, not retried
+
 # --- credentials ----------------------------------------------------------------------------------------
 
 def test_wrong_credentials_are_refused_without_showing_the_password(

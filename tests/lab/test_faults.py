@@ -152,7 +152,9 @@ def test_a_reset_write_without_reconciliation_reports_an_unknown_outcome(
     assert "outcome unknown" in str(caught.value)
     assert EXPC1 in str(caught.value) and caught.value.node == EXPC1
     assert log_of(connections, EXPC1) == [("POST", CSR, 0, "reset")]  # not retried blindly
-    # the node did generate a key and CSR: that is why the outcome is unknown, not failed
+    # the node did generate a key and CSR: that is why the outcome is unknown, not failed; re-reading finds it
+    pending = connections.expressway[EXPC1].pending_csr()
+    assert pending is not None
     assert LabState.load(load_inventory(deployment.path).lab_state_dir).expressway[EXPC1].pending_csr
 
 
@@ -201,7 +203,7 @@ def test_a_node_that_always_hangs_is_unreachable_within_a_bound(make_deployment:
     with pytest.raises(NodeUnreachable) as caught:
         connections.expressway[EXPE1].version()
     elapsed = time.monotonic() - start
-    assert elapsed < 2.5
+    assert elapsed < 3.0  # 3 x 0.3 s read timeouts and short back-offs; max_retry_seconds=2 caps it
     assert caught.value.node == EXPE1
     assert str(caught.value) == (f"{EXPE1} unreachable after 3 attempt(s): no answer from {EXPE1} within 0.3 s")
     assert [fault for *_, fault in log_of(connections, EXPE1)] == ["hang"] * 3
@@ -231,8 +233,6 @@ def test_a_down_node_refuses_connections_and_the_others_work(make_deployment: Ca
     assert log_of(connections, EXPC2) == []
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: a write whose answer was lost and whose reconciling read also failed is "
-                   "reported as NodeUnreachable, as if nothing had happened, although the write was applied")
 def test_a_lost_write_whose_reconciliation_fails_reports_an_unknown_outcome(
         make_deployment: Callable[..., Any], open_connections: Callable[..., Connections]) -> None:
     # the POST is applied and its answer lost; every reconciling read is then reset too

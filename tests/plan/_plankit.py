@@ -8,6 +8,7 @@ import socket
 import ssl
 import sys
 import tempfile
+import threading
 import uuid
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -160,10 +161,20 @@ def traversal_handshake(lab: Lab, control: str, edge: str, *, trust_pems: list[s
     return handshake(lab, control, edge, "traversal", trust_pems=trust_pems)
 
 
+# One probe at a time: the lab's listener rebuilds its TLS context from files of a fixed name when the
+# node's material changed, and two handshakes racing on that rebuild can read a half-written file.
+_PROBE = threading.Lock()
+
+
 def handshake(lab: Lab, client: str, target: str, listener: str, *,
               trust_pems: list[str] | None = None) -> Handshake:
     """As traversal_handshake, from Expressway `client` to any TLS listener of `target` (a CUCM's
     "sip-tls", say)."""
+    with _PROBE:
+        return _handshake(lab, client, target, listener, trust_pems)
+
+
+def _handshake(lab: Lab, client: str, target: str, listener: str, trust_pems: list[str] | None) -> Handshake:
     with lab.state.lock:
         node = lab.state.expressway[client]
         chain, key, trust = list(node.server_chain), node.server_key, list(node.trust)
@@ -246,3 +257,22 @@ def edge_peer(i: int, p: int) -> str:
 
 def control_peer(i: int, p: int) -> str:
     return f"c{i}-{p}.example.net"
+
+
+def reissue_server_leaf(state_dir: Path, fqdn: str, *, not_before: Any, ekus: tuple[str, ...]) -> CertView:
+    """Replace `fqdn`'s current server leaf in the (stopped) lab by one from the same CA, with the same key,
+    subject and names, but the given start date and EKUs. Returns the new leaf."""
+    from mrakit.lab.pki import lab_authorities
+    from mrakit.pki.load import load_private_key
+
+    state = LabState.load(state_dir)
+    node = state.expressway[fqdn]
+    current = parse(node.server_chain[:1])[0]
+    cas = lab_authorities(state_dir)
+    issuer = next(ca for ca in (cas.public_issuing, cas.private_issuing)
+                  if ca.cert.subject_name == current.issuer_name)
+    issued = issuer.issue_leaf(current.common_name, list(current.dns_sans), ekus=ekus,
+                               key=load_private_key(node.server_key.encode("ascii")), not_before=not_before, days=180)
+    node.server_chain = [issued.cert.pem, *node.server_chain[1:]]
+    state.save()
+    return issued.cert

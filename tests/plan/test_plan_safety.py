@@ -141,14 +141,11 @@ def test_limit_never_plans_an_install_without_its_validators_trust(
     assert all(c.valid for c in result.verification)
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "BUG: mrakit/apply.py (phase 2) and mrakit/desired.py (CUCM relations name only the publisher as "
-    "validator): trust uploaded to the CUCM publisher reaches the subscribers only after replication "
-    "(MRA032: 'verify on each'), but apply installs exp-c's new certificate right after the upload; "
-    "cucm-sub1 then refuses expc1's SIP TLS handshake (unknown CA) until replication completes."))
 def test_control_rotation_waits_for_cucm_trust_replication(make_deployment: Callable[..., Any],
                                                            lab_connections: Callable[..., Connections]) -> None:
-    deployment = make_deployment("missing-intermediate", {"lab": {"replication_delay_ms": 3000}})
+    """Trust uploaded to the CUCM publisher reaches the subscribers only after replication (MRA032: verify
+    on each): a control peer's new certificate must not be installed before cucm-sub1 trusts it."""
+    deployment = make_deployment("missing-intermediate", {"lab": {"replication_delay_ms": 1500}})
     connections = lab_connections(deployment.path)
     lab = connections.lab
     assert lab is not None
@@ -173,12 +170,10 @@ def test_control_rotation_waits_for_cucm_trust_replication(make_deployment: Call
     assert not result.failed
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "BUG: mrakit/observe.py observe_cucm() reads trust through the certmgr REST API, which CUCM before 14 "
-    "does not have (HTTP 404), so both CUCM nodes are 'could not read' and plan exits 1; the manual steps "
-    "that mrakit/plan.py cucm_version_steps() writes for CUCM < 14 ('set cert import trust') never appear."))
 def test_cucm_before_14_gets_manual_trust_steps(make_deployment: Callable[..., Any],
                                                 lab_connections: Callable[..., Connections]) -> None:
+    """CUCM before 14 has no certificate REST API: it is still read (through AXL), and its trust additions
+    become manual CLI steps instead of making the plan fail."""
     deployment = make_deployment("fresh", {"cucm": {"cucm-main": {"version": "12.5.1"}}})
     connections = lab_connections(deployment.path, attempts=1)
     inventory = load_inventory(deployment.path)

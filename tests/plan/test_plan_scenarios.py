@@ -3,11 +3,13 @@
 The expected actions are worked out here from the scenario's definition and the lab's own CAs (not
 from mrakit's desired state): exactly which CA goes on which node and store, which certificate is
 installed where, with which rule codes; then apply must fix it, a second plan must be empty and a
-second apply must not send a single write request.
+second apply must not send a single write request. (self-signed-cucm leaves one manual step, the
+re-issue of the subscriber's self-signed pair, and verification reports that relation as broken.)
 """
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Callable
 from typing import Any
 
@@ -24,7 +26,7 @@ from _plankit import (
     EXPRESSWAYS,
     PUB,
     SUB,
-    parse,
+    reissue_server_leaf,
     trust_fingerprints,
 )
 
@@ -33,7 +35,10 @@ from mrakit.apply import apply
 from mrakit.inventory.load import load_inventory
 from mrakit.lab.pki import lab_authorities
 from mrakit.lab.state import LabState
+from mrakit.pki.certview import SERVER_AUTH
 from mrakit.plan import PHASE_CERTS, PHASE_TRUST, Action, Plan, plan
+
+ONE_DAY = dt.timedelta(days=1)
 
 Key = tuple[str, str, str | None, str | None]
 
@@ -47,7 +52,7 @@ def key(action: Action, the_plan: Plan) -> Key:
     installs = [a for a in the_plan.actions if a.id in action.depends_on and a.kind == "cert.install"]
     if action.summary.startswith("restart") and len(installs) == 1:
         return (action.kind, action.node, f"restart {installs[0].certificate_kind}", None)
-    return (action.kind, action.node, action.summary, None)
+    return (action.kind, action.node, ",".join(r.code for r in action.reasons) or action.summary, None)
 
 
 class Expected:
@@ -134,10 +139,14 @@ def expectation(scenario: str, expected: Expected, state: LabState) -> set[Key]:
         # first trust the issuing CA (the private root is already there for the Expressways' chain).
         cucm = {("cert.install", PUB, kind, f.leaf.fingerprint_sha256) for kind, f in expected.cucm_files.items()}
         restarts = {("manual", PUB, f"restart {kind}", None) for kind in expected.cucm_files}
-        return {("trust.add", c, "trusted_ca", expected.private_issuing) for c in CONTROL} | cucm | restarts
+        # The subscriber keeps its self-signed pair (the inventory names certificates for the publisher):
+        # a manual re-issue, because one of the two is hidden behind the other in C's trust list.
+        return ({("trust.add", c, "trusted_ca", expected.private_issuing) for c in CONTROL} | cucm | restarts
+                | {SUB_REISSUE})
     raise AssertionError(scenario)
 
 
+SUB_REISSUE: Key = ("manual", SUB, "MRA022", None)
 SCENARIOS = ["fresh", "missing-intermediate", "peer-drift", "temporary-certs", "self-signed-cucm",
              "x15-clientauth-loss"]
 
@@ -172,11 +181,14 @@ def check_plan(scenario: str, the_plan: Plan, expected: Expected, state: LabStat
                       and (a.node, a.store) in validators(action)}
             assert needed <= set(action.depends_on), f"{action.summary} does not wait for {needed}"
             assert action.certificates()[0].fingerprint_sha256 == action.fingerprint
-        else:
+        elif action.summary.startswith("restart"):
             assert action.kind == "manual" and not action.writes
             assert action.instructions, action.summary
             assert all(by_id[d].kind == "cert.install" and by_id[d].node == action.node for d in action.depends_on)
             assert action.depends_on, "a restart must follow its install"
+        else:
+            assert action.kind == "manual" and not action.writes and action.instructions
+            assert codes and all(c.startswith("MRA0") for c in codes), action.reasons
     # Phases in order in the plan itself.
     assert [a.phase for a in the_plan.actions] == sorted(a.phase for a in the_plan.actions)
 
@@ -187,6 +199,15 @@ def test_scenario_plan_apply_replan(scenario: str, make_deployment: Callable[...
     deployment = make_deployment(scenario)
     expected = Expected(deployment.path)
     inventory = expected.inventory
+    if scenario == "x15-clientauth-loss":
+        # The seed issues the serverAuth-only replacement in the same second as the inventory's file, or
+        # the next one: then the plan takes it for a renewal (INV001) and keeps it. Pin it down: issued
+        # before the inventory's certificate, it is plain drift (see test_plan_renewal.py for the other case).
+        for edge in EDGE:
+            named = expected.files[edge]
+            assert named is not None
+            reissue_server_leaf(inventory.lab_state_dir, edge, not_before=named.leaf.not_before - ONE_DAY,
+                                ekus=(SERVER_AUTH,))
     state_before = LabState.load(inventory.lab_state_dir)
     connections = lab_connections(deployment.path)
     lab = connections.lab
@@ -195,6 +216,9 @@ def test_scenario_plan_apply_replan(scenario: str, make_deployment: Callable[...
     first = plan(inventory, connections=connections)
     check_plan(scenario, first, expected, state_before)
     assert first.has_changes
+    # Deterministic: planning again from the same state gives the same actions, ids and order.
+    again_dict, first_dict = plan(inventory, connections=connections).to_dict(), first.to_dict()
+    assert {**again_dict, "created_at": None} == {**first_dict, "created_at": None}
 
     writes_before = len(lab.writes())
     result = apply(first, inventory, connections=connections)
@@ -208,9 +232,15 @@ def test_scenario_plan_apply_replan(scenario: str, make_deployment: Callable[...
     for action in first.actions:
         assert statuses[action.id] == ("manual" if action.kind == "manual" else "changed"), action.summary
     assert len(result.verification) == EXAMPLE_RELATIONS
-    if scenario != "self-signed-cucm":  # see test_self_signed_cucm_is_fixed
+    broken = {(c.validator, c.subject, c.kind, c.reason) for c in result.verification if not c.valid}
+    if scenario == "self-signed-cucm":
+        # Until the manual re-issue is done, the Expressway-C can validate only one of cucm-sub1's two
+        # self-signed certificates (the higher in its list): verification says so, and apply fails.
+        assert {(v, s, r) for v, s, _, r in broken} == {(c, SUB, "shadowed_by_same_subject") for c in CONTROL}
+        assert result.failed
+    else:
+        assert broken == set()
         assert not result.failed, result.to_dict()
-        assert all(c.valid for c in result.verification)
 
     # What the plan said is what the nodes now hold, once each.
     lists = trust_fingerprints(LabState.load(inventory.lab_state_dir))
@@ -221,51 +251,28 @@ def test_scenario_plan_apply_replan(scenario: str, make_deployment: Callable[...
         assert set(fingerprints) <= set(lists[(node, store)]), f"{node} {store} lost an entry"
 
     second = plan(inventory, connections=connections)
-    assert second.summary() == "Plan: no changes"
     assert not second.has_changes
-    assert second.actions == ()
+    if scenario == "self-signed-cucm":  # only the manual step is left
+        assert [key(a, second) for a in second.actions] == [SUB_REISSUE]
+        assert second.summary() == "Plan: 1 manual step"
+    else:
+        assert second.summary() == "Plan: no changes"
+        assert second.actions == ()
 
     writes_before = len(lab.writes())
     again = apply(second, inventory, connections=connections)
     assert lab.writes()[writes_before:] == []
-    assert again.results == ()
+    assert [r.status for r in again.results] == ["manual"] * len(second.actions)
     assert len(again.verification) == EXAMPLE_RELATIONS
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "BUG: self-signed-cucm is not fixed by apply. The plan installs the CA-signed certificates on the "
-    "publisher only; cucm-sub1 keeps its self-signed tomcat and CallManager certificates, which share one "
-    "subject in the control peers' trust lists (MRA022), so expc1/expc2 -> cucm-sub1 callmanager stays "
-    "invalid (apply failed=True, 18/20 verified) while a second plan shows no changes and no manual step."))
-def test_self_signed_cucm_is_fixed(make_deployment: Callable[..., Any],
-                                   lab_connections: Callable[..., Connections]) -> None:
-    deployment = make_deployment("self-signed-cucm")
+def test_limit_plans_only_the_named_clusters(make_deployment: Callable[..., Any],
+                                             lab_connections: Callable[..., Connections]) -> None:
+    deployment = make_deployment("fresh")
     inventory = load_inventory(deployment.path)
     connections = lab_connections(deployment.path)
-    result = apply(plan(inventory, connections=connections), inventory, connections=connections)
-    broken = [c for c in result.verification if not c.valid]
-    assert broken == []
-    assert not result.failed
-    after = plan(inventory, connections=connections)
-    assert not [f for f in after.findings if f.code == "MRA022" and SUB in f.message]
-
-
-def test_self_signed_cucm_shadowing_is_reported_by_verification(
-        make_deployment: Callable[..., Any], lab_connections: Callable[..., Connections]) -> None:
-    """Whatever the plan does, apply's verification must tell the truth (Expressway semantics, MRA022):
-    two self-signed certificates with one subject cannot both validate."""
-    deployment = make_deployment("self-signed-cucm")
-    inventory = load_inventory(deployment.path)
-    connections = lab_connections(deployment.path)
-    result = apply(plan(inventory, connections=connections), inventory, connections=connections)
-    sub = LabState.load(inventory.lab_state_dir).cucm[SUB]
-    tomcat, callmanager = (parse(sub.identities[s])[0] for s in ("tomcat", "CallManager"))
-    assert tomcat.self_signed and callmanager.self_signed and tomcat.subject == callmanager.subject
-    assert tomcat != callmanager
-    for control in CONTROL:
-        checks = {c.kind: c for c in result.verification if c.validator == control and c.subject == SUB}
-        assert set(checks) == {"tomcat", "callmanager"}
-        assert [c.valid for c in checks.values()].count(True) <= 1, checks
-        for check in checks.values():
-            if not check.valid:
-                assert check.reason == "shadowed_by_same_subject", check
+    full = plan(inventory, connections=connections)
+    for clusters in (["exp-c"], ["exp-e", "cucm-main"]):
+        limited = plan(inventory, connections=connections, limit=clusters)
+        assert limited.actions == tuple(a for a in full.actions if a.cluster in clusters)
+        assert limited.node_fingerprints == full.node_fingerprints  # every node is still observed
