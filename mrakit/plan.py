@@ -190,11 +190,16 @@ class Plan:
 
 
 def _is_renewal_of(newer: CertView, older: CertView) -> bool:
-    """`newer` renews `older`: same subject and names, issued later."""
+    """`newer` renews `older`: same subject and names, issued no earlier (CAs round notBefore, so the
+    same second counts), valid now, and good for every purpose `older` was. A re-issue that lost an
+    EKU (the 2026 clientAuth change) is not a renewal to keep."""
+    keeps_purposes = all(newer.allows_purpose(eku) for eku in (older.ekus or ("serverAuth", "clientAuth")))
     return (
         newer.subject_name == older.subject_name
         and set(newer.dns_sans) == set(older.dns_sans)
-        and newer.not_before > older.not_before
+        and newer.not_before >= older.not_before
+        and newer.is_valid_at(dt.datetime.now(dt.UTC))
+        and keeps_purposes
     )
 
 
@@ -288,8 +293,9 @@ class _Planner:
 
     def keeps_newer(self, cluster: str, node: str, kind: str, current: tuple[CertView, ...],
                     cert_file: CertificateFile) -> bool:
-        """Never roll a node back to an older certificate of the same identity (INV001)."""
-        if not current or not _is_renewal_of(current[0], cert_file.leaf):
+        """Never roll a node back to an older certificate of the same identity (INV001). A certificate
+        handed in for a renewal (--certificates) is what the user asked for now: it is installed."""
+        if cert_file.renewal or not current or not _is_renewal_of(current[0], cert_file.leaf):
             return False
         self.findings.append(Finding(
             "INV001", Severity.WARNING,

@@ -91,7 +91,10 @@ def request_csrs(
     Refuses, before asking any node, when a SAN list would pass the 999-character limit (MRA006)."""
     from mrakit.adapters.connect import connect
 
-    directory = Path(out_dir)
+    if client and not local_key:
+        raise MrakitError("--client needs --local-key: no REST call is known to generate a client CSR on the box, "
+                          "and the box's CSR call would replace a server CSR pending there")
+    directory = Path(out_dir).resolve()  # the manifest records absolute paths: sign may run elsewhere
     desired = desired_state(inventory)
     wanted_clusters = set(clusters) if clusters else None
     wanted_peers = {p.lower() for p in peers} if peers else None
@@ -230,6 +233,7 @@ class MatchedCertificate:
     node: str
     kind: str
     file: Path
+    key_file: Path | None = None  # the local key it was requested with (--local-key), if any
 
 
 def match_certificates(
@@ -248,17 +252,14 @@ def match_certificates(
         by_key.setdefault(key_sha, (fqdn, "server", None))
     matched: list[MatchedCertificate] = []
     for path in sorted(folder.glob("*.pem")) + sorted(folder.glob("*.crt")) + sorted(folder.glob("*.cer")):
-        try:
-            leaf = load_certificate_file(path)
-        except PkiError:
-            continue
+        leaf = load_certificate_file(path)  # a damaged file is refused (PkiError names it), never skipped
         if leaf.is_ca:
             continue
         hit = by_key.get(leaf.public_key_fingerprint_sha256)
         if hit is None:
             raise MrakitError(f"{path}: {leaf.display_name!r} matches no pending CSR and no key of the manifest; "
                               "refusing it (was it signed for another request?)")
-        matched.append(MatchedCertificate(hit[0], hit[1], path))
+        matched.append(MatchedCertificate(hit[0], hit[1], path, Path(hit[2]) if hit[2] else None))
     return matched
 
 
@@ -267,7 +268,7 @@ def with_certificates(inventory: Inventory, matched: Sequence[MatchedCertificate
     expressway = dict(inventory.expressway)
     cucm = dict(inventory.cucm)
     for item in matched:
-        cert_file = CertificateFile(item.file, tuple(load_certificates_file(item.file)), None)
+        cert_file = CertificateFile(item.file, tuple(load_certificates_file(item.file)), item.key_file, renewal=True)
         for name, cluster in expressway.items():
             if any(p.fqdn == item.node for p in cluster.peers):
                 peers = tuple(

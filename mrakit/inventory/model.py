@@ -49,6 +49,7 @@ class CertificateFile:
     path: Path
     certificates: tuple[CertView, ...]
     key_path: Path | None = None
+    renewal: bool = False  # handed in with --certificates: install it, even over a same-age certificate
 
     @property
     def leaf(self) -> CertView:

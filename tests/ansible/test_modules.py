@@ -90,10 +90,6 @@ def test_csr_module_is_idempotent_while_the_certificate_is_fresh(make_deployment
     assert second["changed"] is False, second
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: ansible_collections/mrakit/mra/plugins/modules/csr.py _satisfied treats a "
-                   "manifest request whose certificate is installed as done forever, whatever its remaining validity: "
-                   "once renew-edge-certificate.yml has renewed a peer, later runs with the default renewal folder "
-                   "never make a new CSR, even when the installed certificate is inside renewal_window_days (MRA007)")
 def test_csr_module_renews_again_when_the_installed_certificate_is_due(make_deployment, lab_env: dict[str, str],
                                                                        tmp_path: Path) -> None:
     # renewal_window_days 100 > the 90 days `sign` gives: the renewed certificate is due at once

@@ -147,10 +147,6 @@ def test_csr_under_the_limit_is_accepted(make_deployment, tmp_path: Path) -> Non
 
 # --- paths in the manifest ---------------------------------------------------------------------------------
 
-@pytest.mark.xfail(strict=True, reason="BUG: mrakit/renew.py request_csrs records csr_file/key_file relative to the "
-                   "working directory of `mrakit csr` (str(Path(out_dir) / …)); sign_csrs reads them relative to "
-                   "its own working directory, so `mrakit sign` run from elsewhere fails with "
-                   "'csr/<fqdn>.csr: file not found'")
 def test_sign_works_from_another_directory(make_deployment, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     inv_path = make_deployment("fresh").path
     monkeypatch.chdir(inv_path.parent)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import datetime as dt
 from pathlib import Path
 
-import pytest
 from _renewkit import PUB, lab_json, run_cli, sign_csr_by_hand, write_count
 
 from mrakit.adapters.connect import connect
@@ -76,11 +75,6 @@ def test_a_plain_plan_after_a_renewal_keeps_the_newer_certificate(make_deploymen
     assert write_count(state_dir) == before
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: mrakit/plan.py _is_renewal_of requires newer.not_before > "
-                   "older.not_before (strict, one-second resolution); a renewed CUCM identity issued in the same "
-                   "second as (or by a CA that truncates notBefore like) the one the inventory names is not "
-                   "recognised as a renewal, so the next plain plan re-installs the OLD certificate (a rollback; "
-                   "the install then fails on the lab because the key changed) instead of INV001")
 def test_renewal_with_the_same_not_before_is_not_rolled_back(make_deployment, tmp_path: Path) -> None:
     inv_path = make_deployment("fresh").path
     _renew_tomcat_by_hand(inv_path, tmp_path / "tomcat", dt.timedelta(0))

@@ -148,9 +148,6 @@ def test_server_auth_only_via_cli_test_ca_on_x15_3_edge(make_deployment, tmp_pat
 
 # --- (d) a damaged certificate file ------------------------------------------------------------------
 
-@pytest.mark.xfail(strict=True, reason="BUG: mrakit/renew.py match_certificates skips any *.pem/*.crt/*.cer it cannot "
-                   "parse (`except PkiError: continue`): a truncated signed certificate is silently ignored and apply "
-                   "installs the others and exits 0, instead of refusing the folder with the file named")
 def test_a_damaged_certificate_file_is_refused_not_skipped(make_deployment, tmp_path: Path) -> None:
     inv_path = make_deployment("fresh").path
     csr_dir = tmp_path / "csr"

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import pytest
 from _renewkit import EXPC1, EXPC2, PEERS, make_test_ca, request_log, run_cli, writes
 
 from mrakit.inventory.load import load_inventory
@@ -97,10 +96,6 @@ def test_client_certificates_from_an_already_trusted_ca_need_no_edge_change(make
     assert {a.node for a in the_plan.actions if a.kind == "manual"} == {EXPC1, EXPC2}
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: mrakit/renew.py match_certificates reads key_file from the manifest "
-                   "but MatchedCertificate drops it and with_certificates builds CertificateFile(..., None), so the "
-                   "manual X15.5 upload step (mrakit/plan.py installs(), 'with its private key …') never names the "
-                   "0600 key `mrakit csr --local-key` wrote")
 def test_manual_client_upload_names_the_private_key_file(make_deployment, tmp_path: Path) -> None:
     inv_path = make_deployment("fresh").path
     csr_dir = tmp_path / "client"
@@ -114,11 +109,6 @@ def test_manual_client_upload_names_the_private_key_file(make_deployment, tmp_pa
         assert keys[fqdn] and keys[fqdn] in action.instructions, action.instructions
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: mrakit/renew.py request_csrs with client=True and local_key=False (the "
-                   "CLI default --on-box) calls the Expressway's server-CSR generation (generate_csr) for the client "
-                   "certificate: it replaces the server CSR pending on the box (a server renewal in progress then "
-                   "fails to match) and leaves the client key on the box, where the manual upload cannot use it; "
-                   "--client should require --local-key")
 def test_client_csr_on_the_box_does_not_replace_the_pending_server_csr(make_deployment, tmp_path: Path) -> None:
     inv_path = make_deployment("fresh").path
     state_dir = load_inventory(inv_path).lab_state_dir

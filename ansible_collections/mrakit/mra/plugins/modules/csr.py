@@ -33,8 +33,9 @@ from ansible_collections.mrakit.mra.plugins.module_utils.mrakit_common import (
 )
 
 
-def _satisfied(request, observed) -> bool:  # type: ignore[no-untyped-def]
-    """The request in the manifest still stands: pending on the box, or already completed."""
+def _satisfied(request, observed, window_days) -> bool:  # type: ignore[no-untyped-def]
+    """The request in the manifest still stands: pending on the box, or completed by a certificate
+    that is not yet due for renewal."""
     obs = observed.nodes.get(request.node)
     if obs is None or not obs.ok:
         return False
@@ -45,7 +46,11 @@ def _satisfied(request, observed) -> bool:  # type: ignore[no-untyped-def]
     if obs.pending_csr_key == request.public_key_sha256:
         return True
     chain = obs.certificates.get("server" if request.product == "expressway" else request.kind, ())
-    return bool(chain) and chain[0].public_key_fingerprint_sha256 == request.public_key_sha256
+    if not chain or chain[0].public_key_fingerprint_sha256 != request.public_key_sha256:
+        return False
+    import datetime as dt
+
+    return chain[0].days_left(dt.datetime.now(dt.UTC)) > window_days
 
 
 def main() -> None:
@@ -83,7 +88,7 @@ def main() -> None:
                     if wanted_peers and peer.fqdn not in wanted_peers:
                         continue
                     request = existing.get((peer.fqdn, kind))
-                    if request is None or not _satisfied(request, observed):
+                    if request is None or not _satisfied(request, observed, inventory.defaults.renewal_window_days):
                         todo.append(peer.fqdn)
             cucm_todo = []
             for cucm in inventory.cucm.values():
@@ -91,7 +96,7 @@ def main() -> None:
                     continue
                 for service in params["cucm"]:
                     request = existing.get((cucm.publisher.fqdn, service))
-                    if request is None or not _satisfied(request, observed):
+                    if request is None or not _satisfied(request, observed, inventory.defaults.renewal_window_days):
                         cucm_todo.append(service)
             if not todo and not cucm_todo:
                 module.exit_json(changed=False, requests=[r.to_dict() for r in existing.values()])
