@@ -497,19 +497,27 @@ class _Deriver:
                     cluster=cluster.name, evidence={"peers": [p.fqdn for p in peers]}))
 
     def check_cucm(self, cucm: CucmCluster) -> list[Finding]:
+        """The publisher's certificate findings (returned); a subscriber's go to the global list."""
         findings: list[Finding] = []
-        known = self.certs.get(cucm.publisher.fqdn, {})
-        callmanager = known.get("callmanager")
-        if callmanager and cucm.secure_registration:
+        for node in cucm.nodes:
+            callmanager = self.certs.get(node.fqdn, {}).get("callmanager")
+            if not callmanager or not cucm.secure_registration:
+                continue
             cert = callmanager[0]
             missing = [e for e in ("serverAuth", "clientAuth") if not cert.allows_purpose(e)]
             if missing:
-                findings.append(Finding(
+                finding = Finding(
                     "MRA002", Severity.WARNING,
-                    f'CallManager certificate "{cert.display_name}" lacks {" and ".join(missing)}; secure '
-                    "registration makes CUCM a TLS client towards Expressway-C too",
+                    f'{node.fqdn}\'s CallManager certificate "{cert.display_name}" lacks {" and ".join(missing)}; '
+                    "secure registration makes CUCM a TLS client towards Expressway-C too",
                     fix="re-issue the CallManager certificate with both EKUs",
-                    evidence={"fingerprint_sha256": cert.fingerprint_sha256}))
+                    cluster=cucm.name, node=node.fqdn,
+                    evidence={"fingerprint_sha256": cert.fingerprint_sha256, "ekus": list(cert.ekus)})
+                if node is cucm.publisher:
+                    findings.append(finding)
+                else:
+                    self.findings.append(finding)
+        known = self.certs.get(cucm.publisher.fqdn, {})
         for kind, chain in known.items():
             findings += check_validity(chain[0], self.at, self.inventory.defaults.renewal_window_days)
             del kind

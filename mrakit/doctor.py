@@ -5,15 +5,16 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import ssl
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from mrakit.desired import desired_state
+from mrakit.desired import complete_chain, desired_state
 from mrakit.findings import Finding, Severity, sort_findings
-from mrakit.handshake import HandshakeResult, mutual_tls
+from mrakit.handshake import HandshakeResult, mutual_tls, send_own_certificate_only
 from mrakit.inventory.model import Inventory
 from mrakit.observe import ObservedState, observe
 from mrakit.pki.certview import CertView
@@ -23,7 +24,6 @@ from mrakit.pki.load import load_private_key_file
 from mrakit.pki.roots import load_public_roots
 from mrakit.rules.context import CheckContext
 from mrakit.rules.nodes import (
-    check_callmanager_eku,
     check_cucm_by_fqdn,
     check_public_edge,
     check_temporary,
@@ -33,7 +33,7 @@ from mrakit.rules.outlook import check_outlook
 from mrakit.rules.trust import check_list_hygiene, check_peer_drift, check_relations
 
 Check = Callable[[CheckContext], list[Finding]]
-OFFLINE_CHECKS: tuple[Check, ...] = (check_temporary, check_public_edge, check_callmanager_eku, check_outlook)
+OFFLINE_CHECKS: tuple[Check, ...] = (check_temporary, check_public_edge, check_outlook)
 ONLINE_CHECKS: tuple[Check, ...] = (check_relations, check_peer_drift, check_list_hygiene, check_cucm_by_fqdn,
                                     check_versions)
 DEFAULT_PORTS = {"traversal": 7001, "sip-tls": 5061, "tomcat": 8443}
@@ -102,6 +102,7 @@ class _Prover:
         self.at = at
         self.lab = getattr(connections, "lab", None)
         self.identities: dict[tuple[str, str], _Identity] = {}
+        self.leaf_only = send_own_certificate_only(ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT))
         self.load_identities()
 
     def load_identities(self) -> None:
@@ -133,12 +134,16 @@ class _Prover:
             endpoint = self.lab.endpoints.get(fqdn)
             port = endpoint.tls.get(listener) if endpoint else None
             return ("127.0.0.1", port) if port else None
-        address = next((p.address for c in self.inventory.expressway.values() for p in c.peers
-                        if p.fqdn == fqdn and p.address), None)
-        return (address or fqdn, DEFAULT_PORTS[listener])
+        addresses = {p.fqdn: p.address for c in self.inventory.expressway.values() for p in c.peers}
+        addresses.update({n.fqdn: n.address for c in self.inventory.cucm.values() for n in c.nodes})
+        return (addresses.get(fqdn) or fqdn, DEFAULT_PORTS[listener])
 
     def client_identity(self, fqdn: str) -> _Identity | None:
         return self.identities.get((fqdn, "client")) or self.identities.get((fqdn, "server"))
+
+    def readable(self, fqdn: str) -> bool:
+        obs = self.observed.nodes.get(fqdn)
+        return obs is not None and obs.ok and obs.trust_readable
 
     def trust(self, fqdn: str, store: str) -> tuple[CertView, ...]:
         obs = self.observed.nodes.get(fqdn)
@@ -149,49 +154,62 @@ class _Prover:
         chain = obs.certificates.get(kind) if obs is not None and obs.ok else None
         return chain[0] if chain else None
 
-    def verdict(self, leaf: CertView | None, trust: tuple[CertView, ...], purpose: Purpose) -> ChainResult | None:
+    def sent_chain(self, leaf: CertView, sender_trust: tuple[CertView, ...]) -> list[CertView]:
+        """What the handshake carries with `leaf`: the leaf alone, as the products send it, where
+        OpenSSL's chain completion could be turned off (send_own_certificate_only); otherwise the
+        chain OpenSSL builds from the sender's own trust list. The proof compares like with like."""
+        if self.leaf_only:
+            return []
+        cas, _ = complete_chain(leaf, list(sender_trust), dt.datetime.now(dt.UTC))
+        return cas
+
+    def verdict(self, leaf: CertView | None, sender_trust: tuple[CertView, ...], validator: str, store: str,
+                purpose: Purpose) -> ChainResult | None:
         if leaf is None:
             return None
-        return verify_chain(leaf, trust, (), purpose=purpose, semantics="expressway", at=self.at)
+        product = self.observed.nodes[validator].product if validator in self.observed.nodes else "expressway"
+        semantics = "expressway" if product == "expressway" else "openssl"  # CUCM tries every candidate
+        # The handshake happens now, whatever date the findings were asked for.
+        return verify_chain(leaf, self.trust(validator, store), self.sent_chain(leaf, sender_trust),
+                            purpose=purpose, semantics=semantics, at=dt.datetime.now(dt.UTC))
 
     def plan(self) -> list[tuple[str, _Identity, str, str, str, list[ChainResult]]]:
         """(connection, client identity, server fqdn, listener, trust store of client, verdicts)."""
         jobs = []
         inv = self.inventory
+
+        def add(connection: str, client: _Identity, client_store: str, server: str, listener: str,
+                server_leaf: CertView | None, server_store: str, client_purpose: Purpose = Purpose.CLIENT) -> None:
+            if not (self.readable(client.fqdn) and self.readable(server)):
+                return  # a node that could not be read (or whose trust cannot be) proves nothing
+            client_trust, server_trust = self.trust(client.fqdn, client_store), self.trust(server, server_store)
+            verdicts = [self.verdict(server_leaf, server_trust, client.fqdn, client_store, Purpose.SERVER),
+                        self.verdict(client.certificate, client_trust, server, server_store, client_purpose)]
+            jobs.append((connection, client, server, listener, client_store, [v for v in verdicts if v]))
+
         for control in inv.control_clusters():
             edge = inv.expressway.get(control.traversal or "")
             for c_peer in control.peers:
                 client = self.client_identity(c_peer.fqdn)
                 if client is None:
                     continue
-                c_trust = self.trust(c_peer.fqdn, "trusted_ca")
                 for e_peer in edge.peers if edge else ():
-                    verdicts = [self.verdict(self.presented(e_peer.fqdn, "server"), c_trust, Purpose.SERVER),
-                                self.verdict(client.certificate, self.trust(e_peer.fqdn, "trusted_ca"), Purpose.CLIENT)]
-                    jobs.append(("traversal zone (C→E)", client, e_peer.fqdn, "traversal", "trusted_ca",
-                                 [v for v in verdicts if v is not None]))
+                    add("traversal zone (C→E)", client, "trusted_ca", e_peer.fqdn, "traversal",
+                        self.presented(e_peer.fqdn, "server"), "trusted_ca")
                 for cucm_name in control.cucm:
                     cucm = inv.cucm[cucm_name]
                     for node in cucm.nodes:
                         if cucm.tls_verify:
-                            verdicts = [self.verdict(self.presented(node.fqdn, "tomcat"), c_trust, Purpose.SERVER),
-                                        self.verdict(client.certificate, self.trust(node.fqdn, "tomcat-trust"),
-                                                     Purpose.CLIENT)]
-                            jobs.append(("TLS Verify (C→CUCM tomcat)", client, node.fqdn, "tomcat", "trusted_ca",
-                                         [v for v in verdicts if v is not None]))
-                        if cucm.secure_registration:
-                            verdicts = [self.verdict(self.presented(node.fqdn, "callmanager"), c_trust, Purpose.SERVER),
-                                        self.verdict(client.certificate, self.trust(node.fqdn, "CallManager-trust"),
-                                                     Purpose.CLIENT)]
-                            jobs.append(("secure registration (C→CUCM SIP TLS)", client, node.fqdn, "sip-tls",
-                                         "trusted_ca", [v for v in verdicts if v is not None]))
-                            cucm_client = self.identities.get((node.fqdn, "callmanager"))
-                            if cucm_client is not None:
-                                verdicts = [self.verdict(self.presented(c_peer.fqdn, "server"),
-                                                         self.trust(node.fqdn, "CallManager-trust"), Purpose.SERVER),
-                                            self.verdict(cucm_client.certificate, c_trust, Purpose.CLIENT)]
-                                jobs.append(("secure registration (CUCM→C SIP TLS)", cucm_client, c_peer.fqdn,
-                                             "sip-tls", "CallManager-trust", [v for v in verdicts if v is not None]))
+                            add("TLS Verify (C→CUCM tomcat)", client, "trusted_ca", node.fqdn, "tomcat",
+                                self.presented(node.fqdn, "tomcat"), "tomcat-trust")
+                        if not cucm.secure_registration:
+                            continue
+                        add("secure registration (C→CUCM SIP TLS)", client, "trusted_ca", node.fqdn, "sip-tls",
+                            self.presented(node.fqdn, "callmanager"), "CallManager-trust")
+                        cucm_client = self.identities.get((node.fqdn, "callmanager"))
+                        if cucm_client is not None:
+                            add("secure registration (CUCM→C SIP TLS)", cucm_client, "CallManager-trust",
+                                c_peer.fqdn, "sip-tls", self.presented(c_peer.fqdn, "server"), "trusted_ca")
         return jobs
 
     def run(self, workers: int) -> list[Proof]:

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import _ssl
+import ctypes
 import os
 import socket
 import ssl
@@ -25,6 +26,37 @@ class HandshakeResult:
 
     def to_dict(self) -> dict[str, object]:
         return {"ok": self.ok, "detail": self.detail, "presented": [c.subject for c in self.presented]}
+
+
+_SSL_CTRL_MODE = 33
+_SSL_MODE_NO_AUTO_CHAIN = 0x8
+_VERIFY_BITS = {ssl.CERT_NONE: 0, ssl.CERT_OPTIONAL: 1, ssl.CERT_REQUIRED: 3}
+
+
+def send_own_certificate_only(context: ssl.SSLContext) -> bool:
+    """Stop OpenSSL from completing our certificate's chain from the trust store when it sends it.
+
+    The products send their own leaf only (MRA020), and a proof that sends more would pass where
+    production fails. Python's ssl has no switch for SSL_MODE_NO_AUTO_CHAIN, so this sets it on
+    the SSL_CTX behind the context through ctypes, after checking that the pointer found really is
+    that SSL_CTX (its verify mode must read back as the context's). Returns False, changing
+    nothing, where that check fails; callers then send what OpenSSL builds.
+    """
+    try:
+        library = ctypes.CDLL(_ssl.__file__)
+        pointer = ctypes.c_void_p.from_address(id(context) + object.__basicsize__).value
+        if not pointer:
+            return False
+        library.SSL_CTX_get_verify_mode.argtypes = [ctypes.c_void_p]
+        library.SSL_CTX_get_verify_mode.restype = ctypes.c_int
+        if library.SSL_CTX_get_verify_mode(pointer) & 3 != _VERIFY_BITS[context.verify_mode]:
+            return False
+        library.SSL_CTX_ctrl.argtypes = [ctypes.c_void_p, ctypes.c_int, ctypes.c_long, ctypes.c_void_p]
+        library.SSL_CTX_ctrl.restype = ctypes.c_long
+        mode = library.SSL_CTX_ctrl(pointer, _SSL_CTRL_MODE, _SSL_MODE_NO_AUTO_CHAIN, None)
+        return bool(mode & _SSL_MODE_NO_AUTO_CHAIN)
+    except (OSError, AttributeError, ValueError, KeyError):
+        return False
 
 
 def _strict_context(context: ssl.SSLContext) -> ssl.SSLContext:
@@ -79,6 +111,7 @@ def mutual_tls(
     context.verify_mode = ssl.CERT_REQUIRED
     if trust:
         context.load_verify_locations(cadata="".join(c.pem for c in trust))
+    send_own_certificate_only(context)
     with tempfile.TemporaryDirectory(prefix="mrakit-hs-") as tmp:
         if client_certificate is not None and client_key_pem:
             cert_path, key_path = _write_identity(Path(tmp), client_certificate, client_key_pem)

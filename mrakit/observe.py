@@ -38,6 +38,7 @@ class NodeObservation:
     error: str | None = None
     pending_csr_key: str | None = None  # SHA-256 of the public key of a CSR pending on the box
     cucm_servers: tuple[str, ...] = ()  # control clusters: the CUCM publishers as configured
+    trust_readable: bool = True  # False where the product has no API to read its trust (CUCM before 14)
 
 
     @property
@@ -114,7 +115,7 @@ def observe_cucm(adapter: CucmApi, cluster: str, role: str) -> NodeObservation:
             # No certificate REST before CUCM 14: trust and identities cannot be read (AXL still answers).
             return NodeObservation(adapter.node, cluster, "cucm", role, version, {}, {},
                                    Capabilities(can_remove_trust=False, can_generate_csr=False,
-                                                can_install_certificate=False))
+                                                can_install_certificate=False), trust_readable=False)
         trust = {store: adapter.trusted_certificates(store) for store in CUCM_STORES}
         certificates: dict[str, tuple[CertView, ...]] = {}
         for kind, service in CUCM_SERVICE_OF_KIND.items():

@@ -38,16 +38,17 @@ class Connections:
 
     expressway: dict[str, ExpresswayRest] = field(default_factory=dict)
     cucm: dict[str, CucmRest] = field(default_factory=dict)
-    lab: Lab | None = None
+    lab: Lab | None = None  # the lab these adapters talk to (for lab inventories)
+    owns_lab: bool = False  # started by connect(): stopped by close()
 
     def close(self) -> None:
         for adapter in self.expressway.values():
             adapter.close()
         for cucm in self.cucm.values():
             cucm.close()
-        if self.lab is not None:
+        if self.lab is not None and self.owns_lab:
             self.lab.stop()
-            self.lab = None
+        self.lab = None
 
     def __enter__(self) -> Connections:
         return self
@@ -88,7 +89,7 @@ def connect(
             trust_env=defaults.connection != "lab",  # the lab is on loopback: never through a proxy
         )
 
-    connections = Connections(lab=own_lab)
+    connections = Connections(lab=lab, owns_lab=own_lab is not None)
     for cluster in inventory.expressway.values():
         for peer in cluster.peers:
             connections.expressway[peer.fqdn] = ExpresswayRest(

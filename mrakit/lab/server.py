@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
+from mrakit.handshake import send_own_certificate_only
 from mrakit.inventory.model import Inventory
 from mrakit.lab.faults import FaultInjector
 from mrakit.lab.model import CUCM_UNIT_SERVICES, SERVICE_UNITS, CucmNode, ExpresswayNode, ProductError
@@ -597,6 +598,7 @@ class _TlsListener:
         self.port = int(self.sock.getsockname()[1])
         self._stop = threading.Event()
         self._cache: dict[str, ssl.SSLContext] = {}
+        self._context_lock = threading.Lock()
 
     def start(self) -> None:
         threading.Thread(target=self._serve, name=f"tls-{self.fqdn}-{self.name}", daemon=True).start()
@@ -611,25 +613,28 @@ class _TlsListener:
             chain, key, trust = self.material()
             chain, trust = list(chain), list(trust)
         digest = hashlib.sha256(("".join(chain) + key + "".join(trust)).encode()).hexdigest()
-        cached = self._cache.get(digest)
-        if cached is not None:
-            return cached
-        directory = self.lab.tls_dir
-        directory.mkdir(parents=True, exist_ok=True)
-        cert_file = directory / f"{self.fqdn}-{self.name}.pem"
-        key_file = directory / f"{self.fqdn}-{self.name}.key"
-        # Like the products, a node presents only its own certificate, not its chain (MRA020).
-        cert_file.write_text(chain[0])
-        fd = os.open(key_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w") as handle:
-            handle.write(key)
-        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-        context.load_cert_chain(cert_file, key_file)
-        context.verify_mode = ssl.CERT_REQUIRED if self.require_client else ssl.CERT_OPTIONAL
-        if trust:
-            context.load_verify_locations(cadata="".join(trust))
-        self._cache = {digest: context}
-        return context
+        with self._context_lock:  # two first connections at once must not write the files together
+            cached = self._cache.get(digest)
+            if cached is not None:
+                return cached
+            directory = self.lab.tls_dir
+            directory.mkdir(parents=True, exist_ok=True)
+            cert_file = directory / f"{self.fqdn}-{self.name}.pem"
+            key_file = directory / f"{self.fqdn}-{self.name}.key"
+            # Only the node's own certificate, as on the products (MRA020): OpenSSL must not complete
+            # the chain from the trust list either (send_own_certificate_only).
+            cert_file.write_text(chain[0])
+            fd = os.open(key_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            with os.fdopen(fd, "w") as handle:
+                handle.write(key)
+            context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            context.load_cert_chain(cert_file, key_file)
+            context.verify_mode = ssl.CERT_REQUIRED if self.require_client else ssl.CERT_OPTIONAL
+            send_own_certificate_only(context)
+            if trust:
+                context.load_verify_locations(cadata="".join(trust))
+            self._cache = {digest: context}
+            return context
 
     def _serve(self) -> None:
         while not self._stop.is_set():

@@ -16,14 +16,28 @@ _KIND = {"server": "server certificate", "client": "client certificate", "tomcat
 
 
 def relation_verdict(ctx: CheckContext, rel: TrustRelation) -> ChainResult | None:
-    """The Expressway-semantics verdict for one relation on what the validator trusts now."""
+    """The verdict for one relation on what the validator trusts now: Expressway semantics on an
+    Expressway (first same-subject entry wins), standard path building on CUCM."""
     validator = ctx.observation(rel.validator)
     chain = ctx.presented(rel.subject, rel.kind)
-    if validator is None or not chain:
+    if validator is None or not chain or not validator.trust_readable:
         return None
     trust = validator.trust.get(rel.store, ())
+    semantics = "expressway" if validator.product == "expressway" else "openssl"
     # Nodes normally send only their own leaf (MRA020): the verdict uses no presented intermediates.
-    return verify_chain(chain[0], trust, (), purpose=rel.purpose, semantics="expressway", at=ctx.at)
+    return verify_chain(chain[0], trust, (), purpose=rel.purpose, semantics=semantics, at=ctx.at)
+
+
+def _code(result: ChainResult, rel: TrustRelation) -> str:
+    """The rule that names the failure: MRA022/MRA007/MRA001 by cause; otherwise the relation's own
+    rule (MRA032 when CUCM validates the C, MRA033 when the C validates CUCM, else MRA020/MRA021)."""
+    if result.rule in ("MRA022", "MRA007", "MRA001"):
+        return result.rule
+    if rel.store in ("tomcat-trust", "CallManager-trust"):
+        return "MRA032"
+    if "MRA033" in rel.codes:
+        return "MRA033"
+    return result.rule or rel.codes[0]
 
 
 def _fix(result: ChainResult, rel: TrustRelation) -> str:
@@ -55,11 +69,18 @@ def _with_subscribers(ctx: CheckContext) -> list[TrustRelation]:
 
 def check_relations(ctx: CheckContext) -> list[Finding]:
     findings: list[Finding] = []
+    for obs in ctx.observed.nodes.values() if ctx.observed else ():
+        if obs.ok and not obs.trust_readable:
+            findings.append(Finding(
+                "MRA032", Severity.INFO,
+                f"{obs.node} runs CUCM {obs.version}, whose trust lists no API can read: mrakit cannot check them",
+                fix="check tomcat-trust and CallManager-trust by hand (OS Administration > Certificate Management): "
+                "they must hold the Expressway-C's chain", cluster=obs.cluster, node=obs.node))
     for rel in _with_subscribers(ctx):
         result = relation_verdict(ctx, rel)
         if result is None or result.valid:
             continue
-        code = result.rule if result.rule in ("MRA020", "MRA021", "MRA022", "MRA007", "MRA001") else rel.codes[0]
+        code = _code(result, rel)
         findings.append(Finding(
             code, Severity.ERROR,
             f"{rel.validator} cannot validate {rel.subject_cluster}/{rel.subject}'s {_KIND[rel.kind]} "
@@ -114,8 +135,8 @@ def check_list_hygiene(ctx: CheckContext) -> list[Finding]:
     if ctx.observed is None:
         return findings
     for obs in ctx.observed.nodes.values():
-        if not obs.ok:
-            continue
+        if not obs.ok or obs.product != "expressway":
+            continue  # the first-match rule and the same-CN advice are the Expressway's (MRA022, MRA025)
         for store, certs in obs.trust.items():
             seen: dict[str, int] = {}
             first_by_subject: dict[str, int] = {}

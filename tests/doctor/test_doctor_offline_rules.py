@@ -87,9 +87,6 @@ def test_mra002_callmanager_certificate_without_clientauth(deploy):
     assert findings(run_doctor(d, offline=True), "MRA002") == []
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: MRA002 is reported twice for one certificate: desired.py check_cucm "
-                   "and rules/nodes.py check_callmanager_eku word it differently, so doctor's (code, node, message) "
-                   "de-duplication keeps both")
 def test_mra002_is_reported_once_per_certificate(deploy):
     d = deploy()
     serverauth_only_callmanager(d)

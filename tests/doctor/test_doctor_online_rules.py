@@ -170,10 +170,6 @@ def test_mra021_intermediate_trusted_without_its_root(applied):
     assert all("MRA Lab Public Root CA" in f.message or "MRA Lab Public Root CA" in f.fix for f in errors(report))
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: rules/trust.py check_relations labels every missing issuer MRA020 "
-                   "(the C<->E rule), also when the validator is CUCM (rule MRA032) or when the C validates CUCM "
-                   "(MRA033), though the relation's own codes are in the evidence; `doctor --rules` says MRA032 and "
-                   "MRA033 are checked, yet doctor never reports either for their canonical failure")
 def test_cucm_trust_failures_carry_the_cucm_rule_codes(deploy):
     report = run_doctor(deploy("fresh"))
     cucm_validates_c = [f for f in errors(report) if f.node in (PUB, SUB)]
@@ -184,10 +180,6 @@ def test_cucm_trust_failures_carry_the_cucm_rule_codes(deploy):
     assert {f.code for f in c_validates_cucm} <= {"MRA031", "MRA033"}
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: before CUCM 14 observe.py records a CUCM node as read (ok) with no "
-                   "trust lists at all (they cannot be read without REST), and rules/trust.py relation_verdict() "
-                   "treats the unknown list as empty: 8 MRA020 errors 'issuer ... is in neither the trust list' on "
-                   "CUCM nodes whose trust was never seen (the lab's CUCM does trust the C's chain), plus 8 HS001")
 def test_unreadable_cucm_trust_is_not_reported_as_missing(deploy):
     report = run_doctor(deploy("missing-intermediate", {"cucm": {"cucm-main": {"version": "12.5"}}}))
     assert nodes_of(report, "MRA020", "error") == [EXPC1, EXPC1, EXPC2, EXPC2]  # the real problem only
@@ -220,11 +212,6 @@ def test_mra022_self_signed_cucm_tomcat_wins_and_secure_registration_fails(deplo
     assert not [p for p in report.proofs if p.connection.startswith("TLS Verify") and not p.chain_valid]
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: rules/trust.py relation_verdict() and check_list_hygiene(), and doctor.py "
-                   "_Prover.verdict(), apply the Expressway's first-match rule (semantics='expressway') to CUCM's "
-                   "tomcat-trust / CallManager-trust too; CUCM (Tomcat, CallManager) builds paths like OpenSSL, so "
-                   "a same-subject CA (an old or renewed intermediate) above the right one becomes MRA022 errors "
-                   "'the Expressway always uses entry 1' on CUCM nodes, and HS001 on every CUCM relation")
 def test_cucm_trust_lists_are_not_judged_by_the_expressway_rule(applied):
     d = applied()
     impostor = CertificateAuthority.create_root("MRA Lab Private Root CA", organization="MRA Lab").issue_intermediate(
@@ -332,10 +319,6 @@ def test_net001_a_node_that_is_down(applied):
     assert "could not read expc2.acme.local" in findings(report, "NET001")[0].message
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: doctor.py _Prover judges relations of a node it could not read: "
-                   "_Prover.trust() returns () for a failed observation and verdict() still runs, so the proofs "
-                   "for the down node say 'chain invalid' (issuer not in the trust list) where the trust is unknown, "
-                   "and a handshake is made with the down node's identity")
 def test_no_proof_for_a_node_that_could_not_be_read(applied):
     d = applied()
     d.merge({"lab": {"nodes": {EXPC2: {"down": True}}}})

@@ -39,14 +39,15 @@ def each(severity: str, code: str, nodes, times: int = 1) -> Counter:
 BEFORE = {
     "fresh": (
         # nothing is trusted yet: every relation fails for want of the other side's chain
-        each("error", "MRA020", CONTROL, 6) + each("error", "MRA020", EDGE, 2)
-        + each("error", "MRA020", (PUB, SUB), 4) + OUTLOOK),
+        # C→E and E→C are MRA020; the C trusting CUCM is MRA033, CUCM trusting the C is MRA032.
+        each("error", "MRA020", CONTROL, 2) + each("error", "MRA033", CONTROL, 4) + each("error", "MRA020", EDGE, 2)
+        + each("error", "MRA032", (PUB, SUB), 4) + OUTLOOK),
     "temporary-certs": (
         each("error", "MRA003", EXPRESSWAYS) + each("error", "MRA005", EDGE)
         + each("error", "MRA010", CONTROL) + each("error", "MRA012", CONTROL) + each("error", "MRA013", EDGE)
         + each("error", "MRA015", EXPRESSWAYS) + each("warning", "MRA015", EXPRESSWAYS)
-        + each("error", "MRA020", CONTROL, 6) + each("error", "MRA020", EDGE, 2)
-        + each("error", "MRA020", (PUB, SUB), 4)),
+        + each("error", "MRA020", CONTROL, 2) + each("error", "MRA033", CONTROL, 4)
+        + each("error", "MRA020", EDGE, 2) + each("error", "MRA032", (PUB, SUB), 4)),
     "missing-intermediate": each("error", "MRA020", CONTROL, 2) + OUTLOOK,
     "peer-drift": (
         each("error", "MRA020", (EXPC2, EXPE2), 2) + each("warning", "MRA023", (EXPC2, EXPE2)) + OUTLOOK),

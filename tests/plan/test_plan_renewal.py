@@ -7,7 +7,6 @@ import datetime as dt
 from collections.abc import Callable
 from typing import Any
 
-import pytest
 from _plankit import EDGE, reissue_server_leaf
 
 from mrakit.adapters.connect import Connections
@@ -51,13 +50,10 @@ def test_a_newer_certificate_is_kept_with_a_warning(make_deployment: Callable[..
     assert not result.failed
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "BUG: mrakit/plan.py _is_renewal_of()/_Planner.keeps_newer(): a certificate with the same subject and "
-    "SANs and a later notBefore counts as a renewal and is kept (INV001) even when it lacks an EKU the node's "
-    "version requires: on X15.3 (serverAuth and clientAuth, MRA001) the serverAuth-only edge certificate stays, "
-    "no install of the inventory's certificate is planned and no MRA001 is reported."))
 def test_a_newer_certificate_missing_a_required_eku_is_replaced(
         make_deployment: Callable[..., Any], lab_connections: Callable[..., Connections]) -> None:
+    """On X15.3 the server certificate needs serverAuth and clientAuth (MRA001): a newer re-issue that lost
+    clientAuth is no renewal to keep; the inventory's certificate goes back on, and apply converges."""
     deployment = newer_server_auth_only_edge(
         make_deployment, {"expressway": {"exp-e": {"version": "X15.3"}, "exp-c": {"version": "X15.3"}}})
     inventory = load_inventory(deployment.path)
@@ -65,3 +61,11 @@ def test_a_newer_certificate_missing_a_required_eku_is_replaced(
     the_plan = plan(inventory, connections=connections)
     installs = {a.node for a in the_plan.actions if a.kind == "cert.install"}
     assert installs == set(EDGE), [f.message for f in the_plan.findings]
+    assert not [f for f in the_plan.findings if f.code == "INV001"]
+    result = apply(the_plan, inventory, connections=connections)
+    assert not result.failed, result.to_dict()
+    for cluster in inventory.edge_clusters():
+        for peer in cluster.peers:
+            assert peer.certificate is not None
+            assert connections.expressway[peer.fqdn].server_certificate()[0] == peer.certificate.leaf
+    assert plan(inventory, connections=connections).summary() == "Plan: no changes"
