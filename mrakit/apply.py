@@ -89,6 +89,9 @@ class ApplyResult:
             counts[result.status] = counts.get(result.status, 0) + 1
         broken = sum(1 for c in self.verification if not c.valid)
         parts = [f"{n} {status}" for status, n in sorted(counts.items())] or ["nothing to do"]
+        if not self.results and self.unreachable:
+            return (f"Apply: nothing applied; {len(self.unreachable)} node(s) could not be read: "
+                    f"{', '.join(sorted(self.unreachable))}")
         if not self.results:
             return "Apply: nothing to do, every node already matches the inventory"
         verdict = f"{len(self.verification) - broken}/{len(self.verification)} trust relations verified"
@@ -126,18 +129,22 @@ class _Applier:
 
     def note(self, phase: str, node: str, message: str) -> None:
         if self.progress:
-            self.progress(phase, node, message)
+            try:
+                self.progress(phase, node, message)
+            except Exception:
+                self.progress = None
 
     def execute(self, action: Action) -> ActionResult:
         started = time.monotonic()
-        if action.kind == "manual":
-            return ActionResult(action.id, action.node, action.kind, action.summary, "manual")
         blocked = [d for d in action.depends_on if self.results.get(d) and self.results[d].status in ("failed",
                                                                                                        "skipped")]
         if blocked:
+            what = "prerequisites" if action.kind == "manual" else "trust prerequisites"
             return ActionResult(action.id, action.node, action.kind, action.summary, "skipped",
-                                error="trust prerequisites failed: " + ", ".join(
+                                error=f"{what} failed: " + ", ".join(
                                     f"{self.results[d].summary} ({self.results[d].status})" for d in blocked))
+        if action.kind == "manual":
+            return ActionResult(action.id, action.node, action.kind, action.summary, "manual")
         try:
             self.perform(action)
         except MrakitError as exc:

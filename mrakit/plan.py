@@ -400,6 +400,39 @@ class _Planner:
                                   "CallManager, then remove the self-signed entries from the Expressway-C trust "
                                   "lists.")))
 
+    def hold_back_installs(self) -> None:
+        """An install goes ahead only when every node that validates the certificate could be read
+        and gets the trust it needs in this plan; otherwise it is held back as a manual step (a
+        validator that cannot be read, or trust outside --limit, would break on the new certificate).
+        Then the trust actions outside --limit are dropped."""
+        out_of_scope = {a.id for a in self.actions if not self.in_scope(a.cluster)}
+        held: dict[str, Action] = {}
+        for action in self.actions:
+            if action.kind != "cert.install":
+                continue
+            validators = sorted({r.validator for r in self.desired.relations
+                                 if r.subject == action.node and r.kind == action.certificate_kind})
+            unreadable = [v for v in validators if not (self.observed.nodes.get(v) and self.observed.nodes[v].ok)]
+            outside = sorted({a.node for a in self.actions if a.id in out_of_scope and a.id in action.depends_on})
+            if not unreadable and not outside:
+                continue
+            why = (f"{', '.join(unreadable)} could not be read" if unreadable else
+                   f"the trust it needs on {', '.join(outside)} is outside --limit")
+            held[action.id] = replace(
+                action, kind="manual", pem=None, id=action.id.replace("cert.install", "manual"),
+                summary=f"held back: {action.summary} ({why})",
+                instructions="Installing it now would break the nodes that validate it. Plan again "
+                             + ("when they can be read." if unreadable else "without --limit, or include them."))
+        kept = []
+        for action in self.actions:
+            if action.id in out_of_scope:
+                continue
+            if action.id in held:
+                kept.append(held[action.id])
+            elif not any(dep in held for dep in action.depends_on) or action.kind != "manual":
+                kept.append(action)
+        self.actions = kept
+
     def prerequisites(self, subject: str, kind: str) -> tuple[str, ...]:
         """Ids of the trust additions every validator of `subject`'s `kind` certificate needs first."""
         deps = []
@@ -431,10 +464,22 @@ class _Planner:
         obs = self.observed.nodes.get(rel.subject)
         return obs.certificates.get(rel.kind) if obs is not None and obs.ok else None
 
+    def own_certificates(self, node: NodeDesired) -> set[str]:
+        """A CUCM cluster's own identity certificates sit in its trust units: never prune them."""
+        if node.product != "cucm":
+            return set()
+        cluster = self.inventory.cucm[node.cluster]
+        own: set[str] = set()
+        for member in cluster.nodes:
+            obs = self.observed.nodes.get(member.fqdn)
+            for chain in obs.certificates.values() if obs is not None and obs.ok else ():
+                own.update(c.fingerprint_sha256 for c in chain)
+        return own
+
     def removals(self, node: NodeDesired, obs: NodeObservation) -> None:
         prune = self.prune_enabled(node)
         named = {t.fingerprint for t in node.trust}
-        needed = self.still_needed(node.node) | named
+        needed = self.still_needed(node.node) | named | self.own_certificates(node)
         can_remove = obs.capabilities is not None and obs.capabilities.can_remove_trust
         for store, certs in sorted(obs.trust.items()):
             if node.product == "cucm" and store not in {t.store for t in node.trust}:
@@ -530,9 +575,9 @@ class _Planner:
                 )
 
     def build(self) -> list[Action]:
+        # Trust is worked out for every node, in scope or not: an install in scope must know what its
+        # validators elsewhere still lack (hold_back_installs); out-of-scope actions are dropped there.
         for node in self.desired.nodes:
-            if not self.in_scope(node.cluster):
-                continue
             obs = self.observed.nodes.get(node.node)
             if obs is None or not obs.ok:
                 continue
@@ -542,6 +587,7 @@ class _Planner:
             if node.product == "expressway" and obs is not None and obs.ok and self.in_scope(node.cluster):
                 self.installs(node, obs)
         self.cucm_installs()
+        self.hold_back_installs()
         self.self_signed_cucm_steps()
         for node in self.desired.nodes:
             obs = self.observed.nodes.get(node.node)

@@ -6,6 +6,7 @@ import hashlib
 import ipaddress
 import os
 from collections.abc import Mapping
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -307,6 +308,25 @@ def load_inventory(path: str | os.PathLike[str], *, require_files: bool = True, 
             "the inventory must be a mapping (version, defaults, expressway, cucm, …)", file=str(path), line=1
         )
     validate_against_schema(located)
-    sha256 = hashlib.sha256(text.encode("utf-8")).hexdigest()
     builder = _Builder(located, source.resolve().parent, require_files=require_files)
-    return builder.build(source.resolve(), sha256)
+    inventory = builder.build(source.resolve(), "")
+    return replace(inventory, sha256=_content_hash(text, inventory))
+
+
+def _content_hash(text: str, inventory: Inventory) -> str:
+    """SHA-256 over the inventory's text and every certificate it names: a saved plan is stale when
+    either changed."""
+    digest = hashlib.sha256(text.encode("utf-8"))
+    named: list[tuple[str, tuple[str, ...]]] = [
+        (str(a.file), tuple(c.fingerprint_sha256 for c in a.certificates)) for a in inventory.authorities.values()]
+    for cluster in inventory.expressway.values():
+        for peer in cluster.peers:
+            for cert_file in (peer.certificate, peer.client_certificate):
+                if cert_file is not None:
+                    named.append((str(cert_file.path), tuple(c.fingerprint_sha256 for c in cert_file.certificates)))
+    for cucm in inventory.cucm.values():
+        for cert_file in cucm.certificates.values():
+            named.append((str(cert_file.path), tuple(c.fingerprint_sha256 for c in cert_file.certificates)))
+    for path, fingerprints in sorted(named):
+        digest.update(f"\n{path}:{','.join(fingerprints)}".encode())
+    return digest.hexdigest()

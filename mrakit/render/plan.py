@@ -76,6 +76,11 @@ class JsonPlanRenderer:
         return json.dumps(plan.to_dict(), indent=2)
 
 
+def _cell(text: str) -> str:
+    """Text safe inside a Markdown table cell: no column breaks, no HTML a renderer would swallow."""
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").replace("|", "\\|")
+
+
 class MarkdownPlanRenderer:
     """For a merge-request comment: a summary, then one table per phase."""
 
@@ -91,10 +96,13 @@ class MarkdownPlanRenderer:
                 continue
             lines += ["", f"#### {_PHASE[phase].capitalize()}", "", "| | node | action | why |", "|---|---|---|---|"]
             for action in actions:
-                why = "<br>".join(f"{r.code}: {r.text}" for r in action.reasons[:3]).replace("|", "\\|")
+                reasons = [f"{r.code}: {_cell(r.text)}" for r in action.reasons[:3]]
+                if len(action.reasons) > 3:
+                    reasons.append(f"(+{len(action.reasons) - 3} more reason{'s' if len(action.reasons) > 4 else ''})")
                 if action.instructions:
-                    why = (why + "<br>" if why else "") + f"_how:_ {action.instructions}".replace("|", "\\|")
-                lines.append(f"| `{_SYMBOL[action.kind]}` | `{action.node}` | {action.summary} | {why} |")
+                    reasons.append(f"_how:_ {_cell(action.instructions)}")
+                why = "<br>".join(reasons)
+                lines.append(f"| `{_SYMBOL[action.kind]}` | `{action.node}` | {_cell(action.summary)} | {why} |")
         if not plan.actions:
             lines += ["", "No changes: every node already matches the inventory."]
         return "\n".join(lines) + "\n"

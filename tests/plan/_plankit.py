@@ -161,8 +161,8 @@ def traversal_handshake(lab: Lab, control: str, edge: str, *, trust_pems: list[s
     return handshake(lab, control, edge, "traversal", trust_pems=trust_pems)
 
 
-# One probe at a time: the lab's listener rebuilds its TLS context from files of a fixed name when the
-# node's material changed, and two handshakes racing on that rebuild can read a half-written file.
+# One probe at a time: probes run from apply's worker threads, and the lab's listener rebuilds its TLS
+# context (from files of a fixed name) whenever the node's material changed; keep probes out of each other's way.
 _PROBE = threading.Lock()
 
 

@@ -184,7 +184,9 @@ def test_json_plan_and_report_contents(make_deployment: Callable[..., Any]) -> N
     data = json.loads(text)
     assert json.loads(planned.stdout) == data
     assert data["format_version"] == 1
-    assert data["inventory"]["sha256"] == hashlib.sha256(deployment.path.read_bytes()).hexdigest()
+    # The hash covers the inventory's text and every certificate it names (a changed file makes a plan stale).
+    assert data["inventory"]["sha256"] == load_inventory(deployment.path).sha256
+    assert data["inventory"]["sha256"] != hashlib.sha256(deployment.path.read_bytes()).hexdigest()
     assert data["inventory"]["path"] == str(deployment.path.resolve())
     assert set(data["nodes"]) == set(ALL_NODES)
     assert all(re.fullmatch(r"[0-9a-f]{64}", n["observed_fingerprint"]) for n in data["nodes"].values())
@@ -310,10 +312,6 @@ def _table_cells(row: str) -> list[str]:
     return [c.strip() for c in re.split(r"(?<!\\)\|", row.strip())[1:-1]]
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "BUG: mrakit/render/plan.py MarkdownPlanRenderer.render() escapes '|' in the reasons and instructions but "
-    "not in action.summary, which quotes the CA's display name: a CA named 'Acme | Lab CA' splits the row "
-    "into an extra column."))
 def test_markdown_escapes_a_pipe_in_the_summary() -> None:
     action = Action(id="1-trust.add-x", phase=1, kind="trust.add", cluster="exp-c", node="expc1.acme.local",
                     product="expressway", store="trusted_ca", summary='add "Acme | Lab CA" to the trusted CA list',
@@ -323,10 +321,6 @@ def test_markdown_escapes_a_pipe_in_the_summary() -> None:
     assert len(_table_cells(row)) == 4, row
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "BUG: mrakit/render/plan.py MarkdownPlanRenderer.render() copies instructions verbatim into the table; "
-    "the planner's CUCM prune step says 'set cert delete tomcat-trust <file name>' (mrakit/plan.py removals()), "
-    "and a merge-request renderer (GitHub/GitLab) drops '<file name>' as an unknown HTML tag."))
 def test_markdown_escapes_angle_brackets_in_instructions() -> None:
     action = Action(id="4-manual-x", phase=4, kind="manual", cluster="cucm-main", node="cucm-pub.acme.local",
                     product="cucm", summary="remove by hand",

@@ -6,7 +6,6 @@ from collections.abc import Callable
 from types import SimpleNamespace
 from typing import Any
 
-import pytest
 from _plankit import EXPC2, EXPE1, NewCa
 
 from mrakit.apply import ActionResult, ApplyResult, RelationCheck, apply
@@ -73,20 +72,12 @@ def test_install_runs_after_its_trust_and_is_skipped_when_that_fails(make_deploy
     assert [i["status"] for i in report["nodes"][EXPE1]] == ["skipped", statuses["2-restart"].status]
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "BUG: mrakit/apply.py _Applier.execute() returns 'manual' for a manual step before looking at its "
-    "dependencies, so the report tells the operator to restart exp-e/expe1 'so the new certificate takes "
-    "effect' although the install it follows was skipped and nothing was installed."))
 def test_restart_after_a_skipped_install_is_not_asked_for(make_deployment: Callable[..., Any]) -> None:
     result, _ = run_hand_plan(make_deployment, refuse=True)
     restart = next(r for r in result.results if r.action_id == "2-restart")
     assert restart.status == "skipped"
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "BUG: mrakit/apply.py ApplyResult.summary() says 'Apply: nothing to do, every node already matches the "
-    "inventory' whenever there are no action results, even with unreachable nodes (failed=True); `mrakit "
-    "apply` with a node down and nothing else to do prints that line and exits 1."))
 def test_summary_does_not_claim_every_node_matches_when_one_could_not_be_read() -> None:
     result = ApplyResult(results=(), unreachable={EXPC2: f"{EXPC2} unreachable after 3 attempt(s)"})
     assert result.failed

@@ -7,7 +7,6 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import pytest
 import yaml
 from _plankit import CONTROL, EDGE, EXPC2, PUB, SUB, NewCa, handshake, rotate_cluster, traversal_handshake
 
@@ -89,11 +88,6 @@ def test_install_is_skipped_when_a_trust_prerequisite_fails_and_a_rerun_converge
         assert connections.expressway[edge].server_certificate()[0] == leaves[edge]
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "BUG: mrakit/plan.py _Planner.prerequisites()/installs(): an install only waits for trust additions "
-    "planned on nodes that could be observed. With expc2 unreachable, exp-e's new certificates are installed "
-    "anyway (status changed); expc2 never got the new CA and cannot reach the edge once it is back. "
-    "Expected: the install is held back (skipped/manual) while a validator of it is unreachable."))
 def test_install_waits_for_an_unreachable_validator(make_deployment: Callable[..., Any],
                                                     lab_connections: Callable[..., Connections]) -> None:
     deployment = make_deployment("missing-intermediate")
@@ -119,11 +113,6 @@ def test_install_waits_for_an_unreachable_validator(make_deployment: Callable[..
     assert broken == [], f"{EXPC2} cannot reach {broken}: install statuses {[r.status for r in installs]}"
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "BUG: mrakit/plan.py _Planner.build(): with limit=['exp-e'] (CLI --limit exp-e) the trust additions on "
-    "exp-c are out of scope and dropped, but exp-e's installs are still planned, with no prerequisite; apply "
-    "installs them and the traversal zone breaks (4 of 20 relations invalid). Expected: no install whose "
-    "validators' trust is out of scope (or the needed trust planned too)."))
 def test_limit_never_plans_an_install_without_its_validators_trust(
         make_deployment: Callable[..., Any], lab_connections: Callable[..., Connections]) -> None:
     deployment = make_deployment("missing-intermediate")
