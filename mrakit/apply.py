@@ -190,14 +190,18 @@ class _Applier:
                 waiting.setdefault(subscriber.fqdn, []).append((action, action.store or ""))
         deadline = time.monotonic() + timeout
         delay = 0.1
+        def present_on(fqdn: str) -> set[tuple[str, str | None]]:
+            adapter = self.connections.cucm.get(fqdn)
+            try:
+                return {(store, c.fingerprint_sha256) for store in {s for _, s in waiting[fqdn]}
+                        for c in adapter.trusted_certificates(store)} if adapter else set()
+            except MrakitError:
+                return set()
+
         while waiting:
-            for fqdn in list(waiting):
-                adapter = self.connections.cucm.get(fqdn)
-                try:
-                    present = {(store, c.fingerprint_sha256) for store in {s for _, s in waiting[fqdn]}
-                               for c in adapter.trusted_certificates(store)} if adapter else set()
-                except MrakitError:
-                    present = set()
+            with ThreadPoolExecutor(max_workers=self.workers) as pool:
+                seen = dict(zip(list(waiting), pool.map(present_on, list(waiting)), strict=True))
+            for fqdn, present in seen.items():
                 waiting[fqdn] = [(a, s) for a, s in waiting[fqdn] if (s, a.fingerprint) not in present]
                 if not waiting[fqdn]:
                     del waiting[fqdn]

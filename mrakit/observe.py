@@ -67,11 +67,17 @@ class ObservedState:
                 if obs.ok}
 
     def trust_pool(self) -> list[CertView]:
+        """Every CA certificate seen in any node's trust list (computed once)."""
+        cached: list[CertView] | None = self.__dict__.get("_trust_pool")
+        if cached is not None:
+            return cached
         pool: list[CertView] = []
         for obs in self.nodes.values():
             for certs in obs.trust.values():
                 pool.extend(c for c in certs if c.is_ca or c.self_signed)
-        return list(dict.fromkeys(pool))
+        result = list(dict.fromkeys(pool))
+        object.__setattr__(self, "_trust_pool", result)
+        return result
 
     def failed(self) -> list[NodeObservation]:
         return [o for o in self.nodes.values() if not o.ok]

@@ -231,6 +231,7 @@ class _Planner:
         self.ratio = inventory.defaults.max_removal_ratio if max_removal_ratio is None else max_removal_ratio
         self.actions: list[Action] = []
         self.findings: list[Finding] = []
+        self._pool: list[CertView] | None = None
         # (validator node, store, fingerprint) -> id of the action adding it
         self.added: dict[tuple[str, str, str], str] = {}
 
@@ -448,7 +449,7 @@ class _Planner:
     def still_needed(self, node: str) -> set[str]:
         """Fingerprints the node needs for the chains presented today or desired: never removable."""
         needed: set[str] = set()
-        pool = [*self.observed.trust_pool(), *(c for a in self.inventory.authorities.values() for c in a.certificates)]
+        pool = self.needed_pool()
         now = dt.datetime.now(dt.UTC)
         for rel in self.desired.relations:
             if rel.validator != node:
@@ -459,6 +460,12 @@ class _Planner:
                 cas, _ = complete_chain(chain[0], [*chain[1:], *pool], now)
                 needed.update(c.fingerprint_sha256 for c in ([chain[0]] if chain[0].self_signed else cas))
         return needed
+
+    def needed_pool(self) -> list[CertView]:
+        if self._pool is None:
+            authorities = [c for a in self.inventory.authorities.values() for c in a.certificates]
+            self._pool = [*self.observed.trust_pool(), *authorities]
+        return self._pool
 
     def current_chain(self, rel: TrustRelation) -> tuple[CertView, ...] | None:
         obs = self.observed.nodes.get(rel.subject)

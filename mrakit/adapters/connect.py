@@ -63,17 +63,22 @@ def connect(
     *,
     environ: Mapping[str, str] | None = None,
     lab: Lab | None = None,
+    lab_endpoints: Mapping[str, str] | None = None,
     attempts: int = 5,
     max_retry_seconds: float = 60.0,
 ) -> Connections:
     """Adapters for every Expressway peer and CUCM node. With `connection: lab` the lab is started
-    in-process for the lifetime of the returned Connections (unless a running `lab` is given)."""
+    in-process for the lifetime of the returned Connections, unless a running `lab` is given or
+    `lab_endpoints` (node FQDN → API URL of a lab serving elsewhere; TLS trusts `api_tls.ca_bundle`)."""
     credentials = resolve_credentials(inventory, environ)
     defaults = inventory.defaults
     own_lab = None
     urls: dict[str, str] = {}
     verify = verify_setting(defaults.api_tls.verify, defaults.api_tls.ca_bundle)
-    if defaults.connection == "lab":
+    if defaults.connection == "lab" and lab_endpoints is not None:
+        # A lab already serving in another process (`mrakit lab serve` printed these URLs).
+        urls = dict(lab_endpoints)
+    elif defaults.connection == "lab":
         if lab is None:
             lab = own_lab = started_lab(inventory, credentials)
         urls = {fqdn: endpoint.api for fqdn, endpoint in lab.endpoints.items()}

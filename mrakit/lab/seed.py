@@ -223,6 +223,7 @@ def init_lab(inventory_path: Path, scenario: str = "fresh", *, at: dt.datetime |
     _apply_scenario(scenario, inventory, expressway, cucm, cas)
     state = LabState(inventory.lab_state_dir, expressway, cucm, scenario)
     (inventory.lab_state_dir / "requests.jsonl").unlink(missing_ok=True)
+    shutil.rmtree(inventory.lab_state_dir / "nodes", ignore_errors=True)  # no node of an older inventory
     state.save()
     return state
 
@@ -231,4 +232,5 @@ def reset_lab(inventory: Inventory) -> None:
     """Remove the lab's node state and request log (its CAs are kept, so certificate files stay valid)."""
     for name in ("state.json", "requests.jsonl"):
         (inventory.lab_state_dir / name).unlink(missing_ok=True)
+    shutil.rmtree(inventory.lab_state_dir / "nodes", ignore_errors=True)
     shutil.rmtree(inventory.lab_state_dir / "tls", ignore_errors=True)

@@ -325,6 +325,7 @@ class Lab:
     def _tls_listeners(self, fqdn: str) -> dict[str, _TlsListener]:
         if fqdn in self.state.expressway:
             node = self.state.expressway[fqdn]
+
             def get() -> tuple[list[str], str, list[str]]:
                 return node.server_chain, node.server_key, node.trust
 
@@ -376,11 +377,11 @@ class Lab:
             ),
             ("GET", "/api/provisioning/certs/root"): lambda: (200, "".join(node.trust), "text/plain"),
             ("POST", "/api/provisioning/certs/root"): lambda: self._mutate_expressway(
-                lambda: node.append_trust(_multipart_file(headers, body))
+                fqdn, lambda: node.append_trust(_multipart_file(headers, body))
             ),
             ("GET", "/api/provisioning/certs/server"): lambda: (200, "".join(node.server_chain), "text/plain"),
             ("POST", "/api/provisioning/certs/server"): lambda: self._mutate_expressway(
-                lambda: node.install_server(_multipart_file(headers, body))
+                fqdn, lambda: node.install_server(_multipart_file(headers, body))
             ),
             ("GET", "/api/provisioning/certs/generate_csr"): lambda: (
                 (200, node.pending_csr, "text/plain")
@@ -415,8 +416,8 @@ class Lab:
             raise ProductError(405 if known else 404, "Method not allowed" if known else "Not found")
         return handler()
 
-    def _mutate_expressway(self, action: Callable[[], object]) -> tuple[int, Any, str]:
-        with self.state.mutate():
+    def _mutate_expressway(self, fqdn: str, action: Callable[[], object]) -> tuple[int, Any, str]:
+        with self.state.mutate(fqdn):
             action()
         return 200, OK_MESSAGE, "application/json"
 
@@ -430,7 +431,7 @@ class Lab:
             or (node.cluster_peers and len(node.cluster_peers) > 1 and request.get("ClusterFQDN"))
             or node.fqdn
         )
-        with self.state.mutate():
+        with self.state.mutate(node.fqdn):
             csr = node.generate_csr(str(common_name), fqdns, int(request.get("KeyLength") or 2048))
         return 200, {"Message": "The operation was successful", "CSR": csr}, "application/json"
 
@@ -459,7 +460,7 @@ class Lab:
             services, certificates = request.get("service") or [], request.get("certificates") or []
             if not services or not certificates:
                 raise ProductError(400, "service and certificates are required")
-            with self.state.mutate():
+            with self.state.mutate(fqdn):
                 for name in services:
                     for pem in certificates:
                         node.add_trust(SERVICE_UNITS.get(name, name), pem)
@@ -482,12 +483,12 @@ class Lab:
             )
         if method == "POST" and path == f"{base}/identity/certificates":
             request = _json_body(body)
-            with self.state.mutate():
+            with self.state.mutate(fqdn):
                 node.install_identity(str(request.get("service")), "".join(request.get("certificates") or []))
             return 201, {"Message": "Certificate installed; restart the service to use it"}, "application/json"
         if method == "POST" and path == f"{base}/csr":
             request = _json_body(body)
-            with self.state.mutate():
+            with self.state.mutate(fqdn):
                 csr = node.generate_csr(
                     str(request.get("service")),
                     str(request.get("commonName") or node.fqdn),
@@ -501,8 +502,9 @@ class Lab:
         due time is part of the saved state, so a lab that stops (or is killed) before it passes
         still replicates when it next runs, as the real cluster would have meanwhile."""
         delay = self.inventory.lab.replication_delay_ms / 1000
-        with self.state.mutate():
+        with self.state.lock:
             self.state.replication_due[source.fqdn] = time.time() + delay
+            self.state.save(())
         if delay <= 0:
             self.replicate_due()
             return
@@ -512,7 +514,8 @@ class Lab:
         timer.start()
 
     def replicate_due(self) -> None:
-        with self.state.mutate():
+        changed: list[str] = []
+        with self.state.lock:
             now = time.time()
             for fqdn, due in list(self.state.replication_due.items()):
                 if due > now:
@@ -524,9 +527,11 @@ class Lab:
                 for peer in self.state.cucm.values():
                     if peer.publisher != source.publisher or peer is source:
                         continue
+                    changed.append(peer.fqdn)
                     for unit, pems in source.trust.items():
                         for pem in pems:
                             peer.add_trust(unit, pem)
+            self.state.save(changed)
 
     def _axl(self, node: CucmNode, body: bytes) -> tuple[int, Any, str]:
         text = body.decode("utf-8", "replace")

@@ -317,12 +317,18 @@ class CertView:
         return getattr(oid, "_name", None) or oid.dotted_string
 
     def is_signed_by(self, issuer: CertView) -> bool:
-        """True when `issuer`'s key produced this certificate's signature and the names line up."""
-        try:
-            self.certificate.verify_directly_issued_by(issuer.certificate)
-        except (ValueError, TypeError, InvalidSignature, UnsupportedAlgorithm):
-            return False
-        return True
+        """True when `issuer`'s key produced this certificate's signature and the names line up.
+        Remembered per issuer: chain building asks the same question many times."""
+        known: dict[str, bool] = self.__dict__.setdefault("_signed_by", {})
+        answer = known.get(issuer.fingerprint_sha256)
+        if answer is None:
+            try:
+                self.certificate.verify_directly_issued_by(issuer.certificate)
+                answer = True
+            except (ValueError, TypeError, InvalidSignature, UnsupportedAlgorithm):
+                answer = False
+            known[issuer.fingerprint_sha256] = answer
+        return answer
 
     @cached_property
     def self_signed(self) -> bool:
