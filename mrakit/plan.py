@@ -525,47 +525,19 @@ class _Planner:
                 )
             for cert, why in to_remove:
                 detail = f"{store}|{cert.fingerprint_sha256}|{why[:9]}"
-                reasons = (Reason("prune", f'"{cert.display_name}" is {why}'),)
-                if can_remove:
-                    self.actions.append(
-                        Action(
-                            id=_action_id(PHASE_PRUNE, "trust.remove", node.node, detail),
-                            phase=PHASE_PRUNE,
-                            kind="trust.remove",
-                            cluster=node.cluster,
-                            node=node.node,
-                            product=node.product,
-                            store=store,
-                            subject=cert.subject,
-                            fingerprint=cert.fingerprint_sha256,
-                            pem=cert.pem,
-                            reasons=reasons,
-                            summary=f'remove "{cert.display_name}" from {_label(node.cluster, node.node)}',
-                        )
-                    )
-                else:
-                    how = (
-                        "Maintenance > Security > Trusted CA list: select the entry and Delete"
-                        if node.product == "expressway"
-                        else f"CLI: set cert delete {store} <file name>"
-                    )
-                    self.actions.append(
-                        Action(
-                            id=_action_id(PHASE_PRUNE, "manual", node.node, detail),
-                            phase=PHASE_PRUNE,
-                            kind="manual",
-                            cluster=node.cluster,
-                            node=node.node,
-                            product=node.product,
-                            store=store,
-                            subject=cert.subject,
-                            fingerprint=cert.fingerprint_sha256,
-                            reasons=reasons,
-                            summary=f'remove "{cert.display_name}" from {_label(node.cluster, node.node)} by hand',
-                            instructions=f"On {node.node}, {how}: subject {cert.subject!r}, SHA-256 "
-                            f"{cert.fingerprint_sha256} (no API can delete it).",
-                        )
-                    )
+                label = _label(node.cluster, node.node)
+                how = ("Maintenance > Security > Trusted CA list: select the entry and Delete"
+                       if node.product == "expressway" else f"CLI: set cert delete {store} <file name>")
+                kind: ActionKind = "trust.remove" if can_remove else "manual"
+                self.actions.append(Action(
+                    id=_action_id(PHASE_PRUNE, kind, node.node, detail), phase=PHASE_PRUNE, kind=kind,
+                    cluster=node.cluster, node=node.node, product=node.product, store=store, subject=cert.subject,
+                    fingerprint=cert.fingerprint_sha256, pem=cert.pem if can_remove else None,
+                    reasons=(Reason("prune", f'"{cert.display_name}" is {why}'),),
+                    summary=f'remove "{cert.display_name}" from {label}' + ("" if can_remove else " by hand"),
+                    instructions="" if can_remove else (
+                        f"On {node.node}, {how}: subject {cert.subject!r}, SHA-256 {cert.fingerprint_sha256} "
+                        "(no API can delete it).")))
 
     def cucm_version_steps(self) -> None:
         for cucm in self.inventory.cucm.values():

@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes
@@ -114,28 +115,7 @@ class CertificateAuthority:
                 attributes.append(x509.NameAttribute(NameOID.ORGANIZATION_NAME, organization))
             if common_name:
                 attributes.append(x509.NameAttribute(NameOID.COMMON_NAME, common_name))
-            builder = (
-                x509.CertificateBuilder()
-                .subject_name(x509.Name(attributes))
-                .issuer_name(self.cert.subject_name)
-                .public_key(key.public_key())
-                .serial_number(x509.random_serial_number())
-                .not_valid_before(start)
-                .not_valid_after(start + dt.timedelta(days=days))
-                .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-                .add_extension(
-                    x509.KeyUsage(
-                        digital_signature=True, content_commitment=False, key_encipherment=True,
-                        data_encipherment=False, key_agreement=False, key_cert_sign=False, crl_sign=False,
-                        encipher_only=False, decipher_only=False,
-                    ),
-                    critical=True,
-                )
-                .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
-                .add_extension(
-                    x509.AuthorityKeyIdentifier.from_issuer_public_key(self.key.public_key()), critical=False
-                )
-            )
+            builder = self._leaf_builder(x509.Name(attributes), key.public_key(), start, days)
             names = list(dict.fromkeys(([common_name] if common_name else []) + list(dns_names)))
             general: list[x509.GeneralName] = [x509.DNSName(n) for n in names]
             general += [x509.IPAddress(ipaddress.ip_address(ip)) for ip in ip_addresses]
@@ -147,6 +127,30 @@ class CertificateAuthority:
         except ValueError as exc:
             raise PkiError(f"cannot issue certificate for {common_name}: {exc}") from None
         return Issued(CertView(cert, source=f"leaf:{common_name}"), key)
+
+    def _leaf_builder(self, subject: x509.Name, public_key: Any, start: dt.datetime,
+                      days: int) -> x509.CertificateBuilder:
+        """An end-entity certificate issued by this CA: CA:FALSE, TLS key usage, key identifiers."""
+        return (
+            x509.CertificateBuilder()
+            .subject_name(subject)
+            .issuer_name(self.cert.subject_name)
+            .public_key(public_key)
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(start)
+            .not_valid_after(start + dt.timedelta(days=days))
+            .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+            .add_extension(
+                x509.KeyUsage(
+                    digital_signature=True, content_commitment=False, key_encipherment=True,
+                    data_encipherment=False, key_agreement=False, key_cert_sign=False, crl_sign=False,
+                    encipher_only=False, decipher_only=False,
+                ),
+                critical=True,
+            )
+            .add_extension(x509.SubjectKeyIdentifier.from_public_key(public_key), critical=False)
+            .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(self.key.public_key()), critical=False)
+        )
 
     def sign_csr(
         self,
@@ -160,20 +164,7 @@ class CertificateAuthority:
         if not csr.is_signature_valid:
             raise PkiError("the CSR's signature does not verify: it was damaged or not signed by its key")
         start = not_before or _utcnow() - dt.timedelta(hours=1)
-        public_key = csr.public_key()
-        builder = (
-            x509.CertificateBuilder()
-            .subject_name(csr.subject)
-            .issuer_name(self.cert.subject_name)
-            .public_key(public_key)
-            .serial_number(x509.random_serial_number())
-            .not_valid_before(start)
-            .not_valid_after(start + dt.timedelta(days=days))
-            .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-            .add_extension(
-                x509.AuthorityKeyIdentifier.from_issuer_public_key(self.key.public_key()), critical=False
-            )
-        )
+        builder = self._leaf_builder(csr.subject, csr.public_key(), start, days)
         try:
             san = csr.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
             builder = builder.add_extension(san, critical=False)
