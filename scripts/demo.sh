@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # The main job against the embedded lab, on the example inventory. Run through `make demo`.
 # The deployment starts broken (Expressways on factory temporary certificates, no trust between
-# the nodes); mrakit plans the fix, applies it phase by phase, verifies it, and a second plan
-# shows nothing left to do.
+# the nodes): the doctor says what is wrong, mrakit plans the fix, applies it phase by phase,
+# verifies it, a second plan shows nothing left to do, and the doctor is clean of errors.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 # The lab's passwords come from the environment, as the inventory says; never from the file.
@@ -18,10 +18,12 @@ show() { step "$@"; "$@" || { rc=$?; [ "$rc" -eq 2 ] || exit "$rc"; echo "(exit 
 
 run $MRAKIT lab init -i $INV --scenario temporary-certs
 show $MRAKIT validate -i $INV
+show $MRAKIT doctor -i $INV
 show $MRAKIT plan -i $INV --detailed-exitcode
 mkdir -p build
 run $MRAKIT apply -i $INV --yes --report build/apply-report.json
 run $MRAKIT plan -i $INV --detailed-exitcode
 run $MRAKIT apply -i $INV --yes
+show $MRAKIT doctor -i $INV
 run $MRAKIT lab status -i $INV
 show $MRAKIT cert verify pki/expe1.pem --trust pki/public-chain.pem --purpose server

@@ -26,7 +26,8 @@ SCENARIOS = {
     "missing-intermediate": "trust in place except the edge's intermediate on the control peers (MRA020)",
     "peer-drift": "one peer of each Expressway cluster missing entries its siblings have (MRA023)",
     "self-signed-cucm": "CUCM on self-signed tomcat and CallManager, both in the control peers' trust (MRA022)",
-    "x15-clientauth-loss": "the edge's certificate replaced by a serverAuth-only one (2026 public CA change)",
+    "x15-clientauth-loss": "the edge's certificate replaced by a serverAuth-only one (2026 public CA change; "
+    "it breaks only edges before X15.4, or X15.4 without EnableServerEkuUpload)",
 }
 
 
