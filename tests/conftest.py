@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import copy
 import os
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -11,10 +10,12 @@ from typing import Any
 
 import pytest
 import yaml
+from mrakit_testkit import EXAMPLE, PASSWORDS, REPO, deep_merge, write_inventory
 
-REPO = Path(__file__).resolve().parents[1]
-EXAMPLE = REPO / "inventory.example.yaml"
-PASSWORDS = {"MRAKIT_EXPRESSWAY_PASSWORD": "lab-exp-secret-7f3a", "MRAKIT_CUCM_PASSWORD": "lab-ccm-secret-91c2"}
+from mrakit.adapters.connect import Connections, connect
+from mrakit.inventory.load import load_inventory
+
+__all__ = ["EXAMPLE", "PASSWORDS", "REPO", "deep_merge", "write_inventory"]
 
 
 @dataclass
@@ -27,22 +28,6 @@ class Deployment:
     @property
     def directory(self) -> Path:
         return self.path.parent
-
-
-def write_inventory(directory: Path, data: dict[str, Any], name: str = "inventory.yaml") -> Path:
-    path = directory / name
-    path.write_text(yaml.safe_dump(data, sort_keys=False))
-    return path
-
-
-def deep_merge(base: dict[str, Any], overrides: dict[str, Any]) -> dict[str, Any]:
-    merged = copy.deepcopy(base)
-    for key, value in overrides.items():
-        if isinstance(value, dict) and isinstance(merged.get(key), dict):
-            merged[key] = deep_merge(merged[key], value)
-        else:
-            merged[key] = copy.deepcopy(value)
-    return merged
 
 
 @pytest.fixture
@@ -77,3 +62,20 @@ def environ_without_proxies() -> Iterator[None]:
     saved = {k: os.environ.pop(k) for k in list(os.environ) if k.lower().endswith("_proxy")}
     yield
     os.environ.update(saved)
+
+
+@pytest.fixture
+def lab_connections() -> Iterator[Callable[..., Connections]]:
+    """lab_connections(inventory_path, **connect_kwargs) -> Connections (with the in-process lab),
+    closed after the test; retries are kept short."""
+    opened: list[Connections] = []
+
+    def open_(path: Path, **kwargs: Any) -> Connections:
+        settings: dict[str, Any] = {"attempts": 3, "max_retry_seconds": 5.0, **kwargs}
+        connections = connect(load_inventory(path), **settings)
+        opened.append(connections)
+        return connections
+
+    yield open_
+    for connections in reversed(opened):
+        connections.close()

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
-import importlib.util
 import json
 import os
 import re
@@ -12,7 +11,6 @@ import shutil
 import socket
 import ssl
 import subprocess
-import sys
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
@@ -20,6 +18,8 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from mrakit_testkit import PASSWORDS as _SHARED_PASSWORDS
+from mrakit_testkit import deep_merge
 
 from mrakit.desired import desired_state
 from mrakit.doctor import Report, doctor
@@ -48,18 +48,9 @@ PUBLIC_TLS_CA = "MRA Lab Public TLS CA"
 PUBLIC_ORG = "MRA Lab Public Trust"
 
 
-def _root_conftest() -> Any:
-    spec = importlib.util.spec_from_file_location("_mrakit_tests_doctor_root_conftest", REPO / "tests" / "conftest.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
 
 
-_ROOT = _root_conftest()
-PASSWORDS: dict[str, str] = dict(_ROOT.PASSWORDS)
-deep_merge = _ROOT.deep_merge
+PASSWORDS: dict[str, str] = dict(_SHARED_PASSWORDS)
 
 
 def cli_env(**extra: str) -> dict[str, str]:

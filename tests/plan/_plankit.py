@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import socket
 import ssl
-import sys
 import tempfile
 import threading
 import uuid
@@ -16,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from mrakit_testkit import PASSWORDS as _SHARED_PASSWORDS
 
 from mrakit.desired import desired_state
 from mrakit.inventory.load import load_inventory
@@ -37,16 +36,9 @@ ALL_NODES = (*EXPRESSWAYS, PUB, SUB)
 EXAMPLE_RELATIONS = 20  # 8 traversal-zone relations + 6 per control peer towards/from CUCM
 
 
-def _root_conftest() -> Any:
-    spec = importlib.util.spec_from_file_location("_mrakit_tests_plan_root_conftest", REPO / "tests" / "conftest.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
 
 
-PASSWORDS: dict[str, str] = dict(_root_conftest().PASSWORDS)  # the lab passwords tests/conftest.py sets
+PASSWORDS: dict[str, str] = dict(_SHARED_PASSWORDS)  # the lab passwords tests/conftest.py sets
 SECRETS = tuple(PASSWORDS.values())
 
 
