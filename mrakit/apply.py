@@ -20,7 +20,6 @@ from mrakit.desired import desired_state
 from mrakit.errors import MrakitError, StalePlanError
 from mrakit.inventory.model import Inventory
 from mrakit.observe import ObservedState, ProgressCallback, observe
-from mrakit.pki.chain import verify_chain
 from mrakit.plan import PHASE_CERTS, PHASE_PRUNE, PHASE_TRUST, Action, Plan
 
 Status = Literal["ok", "changed", "failed", "skipped", "manual"]
@@ -99,21 +98,25 @@ class ApplyResult:
 
 
 def check_relations(inventory: Inventory, observed: ObservedState) -> list[RelationCheck]:
-    """Every trust relation re-checked on what the nodes hold now, with the Expressway semantics."""
+    """Every trust relation re-checked on what the nodes hold now — the same verdict the doctor gives
+    (Expressway semantics on an Expressway, path building on CUCM, every CUCM subscriber included;
+    nodes whose trust cannot be read are not judged)."""
+    from mrakit.pki.roots import load_public_roots
+    from mrakit.rules.context import CheckContext
+    from mrakit.rules.trust import relation_verdict, relations_with_subscribers
+
+    now = dt.datetime.now(dt.UTC)
     desired = desired_state(inventory, observed.certificates(), extra_authorities=observed.trust_pool(),
-                            prefer_observed=True)
+                            prefer_observed=True, at=now)
+    context = CheckContext(inventory, desired, observed, load_public_roots(), now)
     checks: list[RelationCheck] = []
-    for rel in desired.relations:
-        validator = observed.nodes.get(rel.validator)
+    for rel in relations_with_subscribers(context):
         subject = observed.nodes.get(rel.subject)
-        if validator is None or subject is None or not validator.ok or not subject.ok:
+        if subject is None or not subject.ok:
             continue
-        chain = subject.certificates.get(rel.kind)
-        if not chain:
+        result = relation_verdict(context, rel)
+        if result is None:
             continue
-        trust = validator.trust.get(rel.store, ())
-        # Nodes normally send only their leaf (MRA020): check without the presented intermediates.
-        result = verify_chain(chain[0], trust, (), purpose=rel.purpose, semantics="expressway")
         checks.append(RelationCheck(rel.validator, rel.store, rel.subject, rel.kind, result.valid,
                                     result.reason.value if result.reason else None, result.detail))
     return checks
@@ -136,8 +139,9 @@ class _Applier:
 
     def execute(self, action: Action) -> ActionResult:
         started = time.monotonic()
-        blocked = [d for d in action.depends_on if self.results.get(d) and self.results[d].status in ("failed",
-                                                                                                       "skipped")]
+        # A prerequisite that failed, was skipped, or is a step someone must still do by hand blocks.
+        blocking = ("failed", "skipped") if action.kind == "manual" else ("failed", "skipped", "manual")
+        blocked = [d for d in action.depends_on if self.results.get(d) and self.results[d].status in blocking]
         if blocked:
             what = "prerequisites" if action.kind == "manual" else "trust prerequisites"
             return ActionResult(action.id, action.node, action.kind, action.summary, "skipped",

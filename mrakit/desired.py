@@ -295,8 +295,10 @@ class _Deriver:
             relations.append(TrustRelation(cucm.name, publisher, TOMCAT_TRUST, control.name, c_peer.fqdn, kind,
                                            Purpose.CLIENT, ("MRA032",), "TLS Verify"))
         if cucm.secure_registration or both_units:
+            # With a separate client certificate (X15.5) the server certificate is only ever a server.
+            server_purpose = Purpose.SERVER if kind == "client" else Purpose.BOTH
             relations.append(TrustRelation(cucm.name, publisher, CALLMANAGER_TRUST, control.name, c_peer.fqdn,
-                                           "server", Purpose.BOTH, ("MRA032",), "secure registration"))
+                                           "server", server_purpose, ("MRA032",), "secure registration"))
             if kind == "client":
                 relations.append(TrustRelation(cucm.name, publisher, CALLMANAGER_TRUST, control.name, c_peer.fqdn,
                                                "client", Purpose.CLIENT, ("MRA032",), "secure registration"))

@@ -31,6 +31,7 @@ from mrakit.inventory.model import CertificateFile, Inventory
 from mrakit.observe import NodeObservation, ObservedState, ProgressCallback, observation_summary, observe
 from mrakit.pki.certview import CertView
 from mrakit.pki.load import load_certificates
+from mrakit.rules.eku import client_certificate_ekus, server_certificate_ekus
 
 FORMAT_VERSION = 1
 ActionKind = Literal["trust.add", "trust.remove", "cert.install", "manual"]
@@ -189,15 +190,20 @@ class Plan:
         )
 
 
-def _is_renewal_of(newer: CertView, older: CertView) -> bool:
+def _is_renewal_of(newer: CertView, older: CertView, needed: tuple[str, ...] = ()) -> bool:
     """`newer` renews `older`: same subject and names, issued no earlier (CAs round notBefore, so the
-    same second counts), valid now, and good for every purpose `older` was. A re-issue that lost an
-    EKU (the 2026 clientAuth change) is not a renewal to keep."""
-    keeps_purposes = all(newer.allows_purpose(eku) for eku in (older.ekus or ("serverAuth", "clientAuth")))
+    same second counts), valid now, and good for every purpose the node needs (`needed`, by its
+    version; else every purpose `older` had). A re-issue that lost an EKU the version still needs
+    (the 2026 clientAuth change before X15.4) is not a renewal to keep."""
+    keeps_purposes = all(newer.allows_purpose(eku) for eku in (needed or older.ekus or ("serverAuth", "clientAuth")))
     return (
         newer.subject_name == older.subject_name
         and set(newer.dns_sans) == set(older.dns_sans)
-        and newer.not_before >= older.not_before
+        and (newer.not_before > older.not_before
+             # The same second (CAs round notBefore) counts only for the same issuer: a move to a new
+             # CA within that second is the inventory's wish, not an older certificate.
+             or (newer.not_before == older.not_before and newer.issuer_name == older.issuer_name
+                 and newer.authority_key_identifier == older.authority_key_identifier))
         and newer.is_valid_at(dt.datetime.now(dt.UTC))
         and keeps_purposes
     )
@@ -296,7 +302,13 @@ class _Planner:
                     cert_file: CertificateFile) -> bool:
         """Never roll a node back to an older certificate of the same identity (INV001). A certificate
         handed in for a renewal (--certificates) is what the user asked for now: it is installed."""
-        if cert_file.renewal or not current or not _is_renewal_of(current[0], cert_file.leaf):
+        needed: tuple[str, ...] = ()
+        expressway = self.inventory.expressway.get(cluster)
+        if expressway is not None:
+            needed = (client_certificate_ekus(expressway) if kind == "client" else
+                      server_certificate_ekus(expressway, has_client_certificate=bool(
+                          self.observed.nodes[node].certificates.get("client"))))
+        if cert_file.renewal or not current or not _is_renewal_of(current[0], cert_file.leaf, needed):
             return False
         self.findings.append(Finding(
             "INV001", Severity.WARNING,
@@ -360,11 +372,15 @@ class _Planner:
                         cucm.name, publisher, kind, current, cert_file):
                     continue
                 service = CUCM_SERVICE_OF_KIND[kind]
+                rest = cucm.version.major >= 14
                 install = self.cert_action(
-                    cucm.name, publisher, "cucm", kind, cert_file, "cert.install",
-                    f"install {cert_file.path.name} as the {service} identity of {_label(cucm.name, publisher)}",
+                    cucm.name, publisher, "cucm", kind, cert_file, "cert.install" if rest else "manual",
+                    f"install {cert_file.path.name} as the {service} identity of {_label(cucm.name, publisher)}"
+                    + ("" if rest else " by hand (CUCM before 14 has no certificate REST API)"),
                     reasons=(Reason("MRA031", f"the desired {service} certificate is {cert_file.path.name}"),),
-                    depends_on=self.prerequisites(publisher, kind))
+                    depends_on=self.prerequisites(publisher, kind),
+                    instructions="" if rest else f"On {publisher}: OS Administration > Certificate Management > "
+                    f"Upload Certificate ({service}), after the trust additions of phase 1 are in place.")
                 nodes = ", ".join(n.fqdn for n in cucm.nodes)
                 restart = "Cisco Tomcat" if kind.startswith("tomcat") else "Cisco CallManager and Cisco TFTP"
                 self.manual(cucm.name, publisher, "cucm", f"restart {restart} on every node of {cucm.name}",
@@ -485,6 +501,14 @@ class _Planner:
 
     def removals(self, node: NodeDesired, obs: NodeObservation) -> None:
         prune = self.prune_enabled(node)
+        unreadable = sorted({r.subject for r in self.desired.relations if r.validator == node.node
+                             and not (self.observed.nodes.get(r.subject) and self.observed.nodes[r.subject].ok)})
+        if prune and unreadable:
+            # What an unreadable node presents is unknown: nothing it might need can be proven unused.
+            self.findings.append(Finding(
+                "prune", Severity.INFO, f"no pruning on {node.node} while {', '.join(unreadable)} cannot be read",
+                fix="plan again when every node answers", cluster=node.cluster, node=node.node))
+            prune = False
         named = {t.fingerprint for t in node.trust}
         needed = self.still_needed(node.node) | named | self.own_certificates(node)
         can_remove = obs.capabilities is not None and obs.capabilities.can_remove_trust
@@ -544,10 +568,11 @@ class _Planner:
             if cucm.version.major >= 14 or not self.in_scope(cucm.name):
                 continue
             for action in [a for a in self.actions if a.node == cucm.publisher.fqdn and a.kind == "trust.add"]:
+                # Same id: the installs that wait for this trust keep pointing at it (and apply holds
+                # them back while it is a manual step).
                 self.actions[self.actions.index(action)] = replace(
                     action,
                     kind="manual",
-                    id=action.id.replace("trust.add", "manual"),
                     summary=action.summary + " by hand (CUCM before 14 has no certificate REST API)",
                     instructions=f"On {cucm.publisher.fqdn}: save the PEM below and run `set cert import trust "
                     f"{(action.store or '').replace('-trust', '')}` (CLI).",

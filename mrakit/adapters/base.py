@@ -60,7 +60,9 @@ class ExpresswayApi(Protocol):
         appends twice, even when its answer is lost (it is reconciled by a read)."""
         ...
 
-    def remove_trusted_ca(self, cert: CertView) -> None: ...
+    def remove_trusted_ca(self, cert: CertView) -> None:
+        """Remove one entry holding `cert` (the last copy, so removing a duplicate keeps the original)."""
+        ...
 
     def server_certificate(self) -> tuple[CertView, ...]:
         """The server certificate, leaf first."""

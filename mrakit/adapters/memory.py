@@ -53,7 +53,11 @@ class MemoryExpressway:
         if not self.capabilities.can_remove_trust:
             raise UnsupportedOperation("this adapter cannot remove trusted CAs", node=self.node)
         self._call("remove")
-        self.state.trust = [pem for pem in self.state.trust if load_certificates(pem.encode())[0] != cert]
+        # One entry, the last copy: removing a duplicate must leave the original in place.
+        for index in range(len(self.state.trust) - 1, -1, -1):
+            if load_certificates(self.state.trust[index].encode())[0] == cert:
+                del self.state.trust[index]
+                return
 
     def server_certificate(self) -> tuple[CertView, ...]:
         return _certs(self.state.server_chain)

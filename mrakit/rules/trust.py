@@ -57,7 +57,7 @@ def _fix(result: ChainResult, rel: TrustRelation) -> str:
     return "re-issue the certificate from a CA the validator trusts"
 
 
-def _with_subscribers(ctx: CheckContext) -> list[TrustRelation]:
+def relations_with_subscribers(ctx: CheckContext) -> list[TrustRelation]:
     """The relations, plus each CUCM publisher's copied to its subscribers: trust written on the
     publisher replicates, and every node must hold it (MRA032: verify on each)."""
     relations = list(ctx.desired.relations)
@@ -76,7 +76,7 @@ def check_relations(ctx: CheckContext) -> list[Finding]:
                 f"{obs.node} runs CUCM {obs.version}, whose trust lists no API can read: mrakit cannot check them",
                 fix="check tomcat-trust and CallManager-trust by hand (OS Administration > Certificate Management): "
                 "they must hold the Expressway-C's chain", cluster=obs.cluster, node=obs.node))
-    for rel in _with_subscribers(ctx):
+    for rel in relations_with_subscribers(ctx):
         result = relation_verdict(ctx, rel)
         if result is None or result.valid:
             continue

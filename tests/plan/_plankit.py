@@ -33,7 +33,8 @@ PUB, SUB = "cucm-pub.acme.local", "cucm-sub1.acme.local"
 EDGE, CONTROL = (EXPE1, EXPE2), (EXPC1, EXPC2)
 EXPRESSWAYS = (*EDGE, *CONTROL)
 ALL_NODES = (*EXPRESSWAYS, PUB, SUB)
-EXAMPLE_RELATIONS = 20  # 8 traversal-zone relations + 6 per control peer towards/from CUCM
+EXAMPLE_RELATIONS = 24  # 8 traversal-zone relations + 6 per control peer towards/from CUCM + the
+# publisher's 4 (tomcat-trust and CallManager-trust of each C) checked again on the subscriber
 
 
 

@@ -92,7 +92,8 @@ def test_chaos_partial_failure_is_reported_and_a_rerun_converges(tmp_path: Path,
 
     assert DOWN in first.unreachable and "refused" in first.unreachable[DOWN]
     assert not [a for a in first.actions if a.node == DOWN]
-    assert {a.node for a in first.actions if a.kind == "cert.install"} == {edge_peer(1, 1), edge_peer(1, 2)}
+    assert {a.node for a in first.actions if a.kind == "cert.install"} == {edge_peer(1, 1), edge_peer(1, 2)}, [
+        a.summary for a in first.actions if a.phase == 2]
     assert [e for e in log if e.get("fault") or e["status"] == 503], "the lab injected no fault"
     assert not [e for e in log if e["method"] == "DELETE"]
 

@@ -206,7 +206,7 @@ def test_json_plan_and_report_contents(make_deployment: Callable[..., Any]) -> N
     result = json.loads(report.read_text())
     assert result["failed"] is False and result["changed"] is True
     assert {i["status"] for items in result["nodes"].values() for i in items} == {"changed", "manual"}
-    assert len(result["verification"]) == 20 and all(c["valid"] for c in result["verification"])
+    assert len(result["verification"]) == 24 and all(c["valid"] for c in result["verification"])
 
 
 def test_plan_from_dict_refuses_another_format_version() -> None:
