@@ -91,8 +91,13 @@ class ApplyResult:
         if not self.results and self.unreachable:
             return (f"Apply: nothing applied; {len(self.unreachable)} node(s) could not be read: "
                     f"{', '.join(sorted(self.unreachable))}")
+        broken_now = [c for c in self.verification if not c.valid]
+        if not self.results and not broken_now:
+            checked = f" ({len(self.verification)} trust relations verified)" if self.verification else ""
+            return f"Apply: nothing to do, every node already matches the inventory{checked}"
         if not self.results:
-            return "Apply: nothing to do, every node already matches the inventory"
+            return (f"Apply: nothing to change, but {len(broken_now)} of {len(self.verification)} trust relations "
+                    "do not verify (see the manual steps and `mrakit doctor`)")
         verdict = f"{len(self.verification) - broken}/{len(self.verification)} trust relations verified"
         return f"Apply: {', '.join(parts)}; {verdict}"
 

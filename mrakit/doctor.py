@@ -13,13 +13,14 @@ from pathlib import Path
 from typing import Any
 
 from mrakit.desired import complete_chain, desired_state
+from mrakit.errors import MrakitError
 from mrakit.findings import Finding, Severity, sort_findings
 from mrakit.handshake import HandshakeResult, mutual_tls, send_own_certificate_only
 from mrakit.inventory.model import Inventory
 from mrakit.observe import ObservedState, observe
 from mrakit.pki.certview import CertView
 from mrakit.pki.chain import ChainReason, ChainResult, Purpose, verify_chain
-from mrakit.pki.keys import private_key_pem
+from mrakit.pki.keys import certificate_matches_key, private_key_pem
 from mrakit.pki.load import load_private_key_file
 from mrakit.pki.roots import load_public_roots
 from mrakit.rules.context import CheckContext
@@ -124,8 +125,13 @@ class _Prover:
         for cluster in self.inventory.expressway.values():
             for peer in cluster.peers:
                 for kind, cert_file in (("server", peer.certificate), ("client", peer.client_certificate)):
-                    if cert_file is not None and cert_file.key_path is not None:
+                    if cert_file is None or cert_file.key_path is None:
+                        continue
+                    try:
                         key = load_private_key_file(cert_file.key_path)
+                    except MrakitError:
+                        continue  # an encrypted or unreadable key: no proof from this identity
+                    if certificate_matches_key(cert_file.leaf, key):  # a mismatch is MRA008, found elsewhere
                         self.identities[(peer.fqdn, kind)] = _Identity(peer.fqdn, cert_file.leaf,
                                                                        private_key_pem(key).decode("ascii"))
 

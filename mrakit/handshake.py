@@ -115,7 +115,10 @@ def mutual_tls(
     with tempfile.TemporaryDirectory(prefix="mrakit-hs-") as tmp:
         if client_certificate is not None and client_key_pem:
             cert_path, key_path = _write_identity(Path(tmp), client_certificate, client_key_pem)
-            context.load_cert_chain(cert_path, key_path)
+            try:
+                context.load_cert_chain(cert_path, key_path)
+            except ssl.SSLError as exc:
+                return HandshakeResult(False, f"the client certificate and key cannot be used: {exc.reason or exc}")
         try:
             with socket.create_connection((host, port), timeout=timeout) as raw, \
                     context.wrap_socket(raw, server_hostname=server_name) as tls:
@@ -144,7 +147,10 @@ def probe(host: str, port: int, *, server_name: str | None = None, client_certif
     with tempfile.TemporaryDirectory(prefix="mrakit-probe-") as tmp:
         if client_certificate is not None and client_key_pem:
             cert_path, key_path = _write_identity(Path(tmp), client_certificate, client_key_pem)
-            context.load_cert_chain(cert_path, key_path)
+            try:
+                context.load_cert_chain(cert_path, key_path)
+            except ssl.SSLError as exc:
+                raise MrakitError(f"the client certificate and key cannot be used together: {exc.reason or exc}") from None
         try:
             with socket.create_connection((host, port), timeout=timeout) as raw, \
                     context.wrap_socket(raw, server_hostname=server_name or host) as tls:

@@ -86,8 +86,10 @@ def connect(
 
     def settings(product: str, fqdn: str, address: str | None) -> RestSettings:
         user, password = credentials[product]
+        host = f"[{address}]" if address and ":" in address else (address or fqdn)  # IPv6 in brackets
         return RestSettings(
-            base_url=urls.get(fqdn) or f"https://{address or fqdn}",
+            base_url=urls.get(fqdn) or f"https://{host}",
+            tls_server_name=fqdn if address and fqdn not in urls else None,
             username=user, password=password, verify=verify,
             connect_timeout=defaults.timeouts.connect, read_timeout=defaults.timeouts.read,
             attempts=attempts, max_retry_seconds=max_retry_seconds, pool_size=defaults.workers,

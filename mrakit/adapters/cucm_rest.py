@@ -8,7 +8,7 @@ from cryptography import x509
 
 from mrakit.adapters import axl
 from mrakit.adapters.base import Capabilities, PhoneSecurityProfile
-from mrakit.adapters.rest import RestClient, RestSettings
+from mrakit.adapters.rest import RestClient, RestSettings, json_of
 from mrakit.errors import AdapterError, PkiError, UnsupportedOperation
 from mrakit.pki.certview import CertView
 from mrakit.pki.load import load_certificates, load_csr
@@ -52,7 +52,8 @@ class CucmRest:
 
     def trusted_certificates(self, unit: str) -> tuple[CertView, ...]:
         service = UNIT_SERVICE.get(unit, unit)
-        data = self.client.read(f"{BASE}/trust/certificate", params={"service": service}).json()
+        data = json_of(self.client.read(f"{BASE}/trust/certificate", params={"service": service}), self.node,
+                       f"{unit} list")
         return self._certs(data, f"{unit} list")
 
     def add_trusted_certificate(self, unit: str, cert: CertView) -> None:
@@ -67,7 +68,8 @@ class CucmRest:
             node=self.node)
 
     def identity_certificate(self, service: str) -> tuple[CertView, ...]:
-        data = self.client.read(f"{BASE}/identity/certificate", params={"service": service}).json()
+        data = json_of(self.client.read(f"{BASE}/identity/certificate", params={"service": service}), self.node,
+                       f"{service} identity")
         return self._certs(data, f"{service} identity")
 
     def generate_csr(self, service: str, common_name: str, sans: tuple[str, ...]) -> x509.CertificateSigningRequest:
@@ -75,7 +77,8 @@ class CucmRest:
                 "altNames": list(sans), "keyType": "ec" if service.endswith("ECDSA") else "rsa",
                 "keyLength": 2048, "hashAlgorithm": "sha256"}
         response = self.client.write("POST", f"{BASE}/csr", json=body)
-        text = str(response.json().get("csr") or "") if response is not None else ""
+        answer = json_of(response, self.node, "CSR") if response is not None else {}
+        text = str(answer.get("csr") or "") if isinstance(answer, dict) else ""
         return load_csr(text.encode("utf-8"), source=f"{self.node} {service} CSR")
 
     def install_identity_certificate(self, service: str, chain: tuple[CertView, ...]) -> None:

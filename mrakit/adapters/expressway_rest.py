@@ -9,7 +9,7 @@ from __future__ import annotations
 from cryptography import x509
 
 from mrakit.adapters.base import Capabilities
-from mrakit.adapters.rest import RestClient, RestSettings
+from mrakit.adapters.rest import RestClient, RestSettings, json_of
 from mrakit.errors import AdapterError, PkiError, UnsupportedOperation
 from mrakit.pki.certview import CertView
 from mrakit.pki.load import certificates_to_pem, load_certificates, load_csr
@@ -46,7 +46,9 @@ class ExpresswayRest:
 
     def version(self) -> str:
         if self._version is None:
-            data = self.client.read("/api/provisioning/sysinfo").json()
+            data = json_of(self.client.read("/api/provisioning/sysinfo"), self.node, "sysinfo")
+            if not isinstance(data, dict):
+                raise AdapterError(f"{self.node} answered sysinfo with an unexpected shape", node=self.node)
             self._version = str(data.get("Version") or data.get("SoftwareVersion") or "")
         return self._version
 
@@ -77,16 +79,17 @@ class ExpresswayRest:
         text = ""
         if response is not None:
             try:
-                text = str(response.json().get("CSR") or "")
+                answer = response.json()
             except ValueError:
-                text = ""
+                answer = None
+            text = str(answer.get("CSR") or "") if isinstance(answer, dict) else ""
         if not text:
             text = self.client.read(CSR).text
         return load_csr(text.encode("utf-8"), source=f"{self.node} pending CSR")
 
     def cucm_servers(self) -> tuple[str, ...]:
         try:
-            data = self.client.read("/api/provisioning/controller/server/cucm").json()
+            data = json_of(self.client.read("/api/provisioning/controller/server/cucm"), self.node, "CUCM servers")
         except AdapterError as exc:
             if exc.status in (404, 405):
                 return ()  # an edge has no CUCM servers

@@ -40,9 +40,34 @@ class RestSettings:
     max_retry_seconds: float = 60.0
     pool_size: int = 8
     trust_env: bool = True  # proxies and netrc from the environment (off for the loopback lab)
+    tls_server_name: str | None = None  # connect to an address, but verify the certificate for this name
 
     def __repr__(self) -> str:  # never show the password, even in a debugger or a log of locals
         return f"RestSettings(base_url={self.base_url!r}, username={self.username!r}, password='***')"
+
+
+class _NamedHostAdapter(HTTPAdapter):
+    """Connects wherever the URL says (an address) but sends SNI for, and checks the certificate
+    against, the node's FQDN: management certificates name the FQDN, not the address."""
+
+    def __init__(self, server_name: str, **kwargs: Any) -> None:
+        self.server_name = server_name
+        super().__init__(**kwargs)
+
+    def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
+        kwargs["server_hostname"] = self.server_name
+        kwargs["assert_hostname"] = self.server_name
+        super().init_poolmanager(*args, **kwargs)
+
+
+def json_of(response: requests.Response, node: str, what: str) -> Any:
+    """The JSON body of an answer, or an AdapterError saying what came instead (a login page, say)."""
+    try:
+        return response.json()
+    except ValueError:
+        snippet = response.text.strip()[:80].replace("\n", " ")
+        raise AdapterError(f"{node} answered the {what} request with something that is not JSON: {snippet!r}",
+                           node=node) from None
 
 
 class _Transient(Exception):
@@ -76,7 +101,11 @@ class RestClient:
         self.session.auth = (settings.username, settings.password)
         self.session.verify = settings.verify
         self.session.trust_env = settings.trust_env
-        adapter = HTTPAdapter(pool_connections=1, pool_maxsize=max(1, settings.pool_size), max_retries=0)
+        adapter: HTTPAdapter = (
+            _NamedHostAdapter(settings.tls_server_name, pool_connections=1, pool_maxsize=max(1, settings.pool_size),
+                              max_retries=0)
+            if settings.tls_server_name else
+            HTTPAdapter(pool_connections=1, pool_maxsize=max(1, settings.pool_size), max_retries=0))
         self.session.mount("https://", adapter)
         self.session.mount("http://", adapter)
         self.session.headers["Accept"] = "application/json, text/plain, */*"
@@ -96,7 +125,9 @@ class RestClient:
             # verify is passed per request: a session-level value loses to REQUESTS_CA_BUNDLE.
             response = self.session.request(method, url, timeout=timeout, verify=self.settings.verify, **kwargs)
         except requests.exceptions.SSLError as exc:
-            if "CERTIFICATE_VERIFY_FAILED" in str(exc) or "certificate verify failed" in str(exc):
+            text = str(exc).lower()
+            if any(mark in text for mark in ("certificate verify failed", "doesn't match", "hostname mismatch",
+                                             "certificate_verify_failed")):
                 raise AdapterError(f"TLS verification of {self.node}'s management API failed: {_short(exc)} "
                                    "(check api_tls.ca_bundle)", node=self.node) from None
             # Not a trust problem: the TLS session broke (EOF, reset during the exchange).
@@ -110,6 +141,13 @@ class RestClient:
             refused = "refused" in str(exc).lower()
             reason = "connection refused" if refused else "connection reset or dropped"
             raise _Transient(f"{reason} by {self.node}", ambiguous=not refused) from None
+        except (requests.exceptions.InvalidURL, requests.exceptions.InvalidSchema) as exc:
+            raise AdapterError(f"{self.node}: bad management API address ({_short(exc)})", node=self.node) from None
+        except requests.exceptions.RequestException as exc:
+            raise AdapterError(f"{self.node}: {type(exc).__name__}: {_short(exc)}", node=self.node) from None
+        except OSError as exc:  # e.g. api_tls.ca_bundle missing or unreadable
+            raise AdapterError(f"{self.node}: {exc.strerror or exc} (check api_tls.ca_bundle)",
+                               node=self.node) from None
         if response.status_code in TRANSIENT_STATUS:
             raise _Transient(f"{self.node} answered HTTP {response.status_code}", ambiguous=False)
         if response.status_code == 403 and "csrf" in _product_message(response).lower():
@@ -196,8 +234,11 @@ class _Done(Exception):
 
 
 def _short(exc: Exception) -> str:
+    """The useful end of a requests/urllib3 error: what is after "Caused by", not the pool's URL."""
     text = str(exc)
-    return text if len(text) < 200 else text[:200] + "…"
+    if "Caused by " in text:
+        text = text.split("Caused by ", 1)[1].rstrip(")")
+    return text if len(text) < 240 else text[:240] + "…"
 
 
 def verify_setting(verify: bool, ca_bundle: Path | None) -> bool | str:

@@ -41,6 +41,10 @@ def doctor_command(inventory_path: str | None, offline: bool, node: str | None, 
     if not inventory_path:
         fail("doctor needs -i INVENTORY (or --rules)")
     inventory = load_inventory(inventory_path)
+    known = {p.fqdn for c in inventory.expressway.values() for p in c.peers} | {
+        n.fqdn for c in inventory.cucm.values() for n in c.nodes}
+    if node and node.lower() not in known:
+        fail(f"no node {node!r} in {inventory_path}")
     report = doctor(inventory, offline=offline, node=node.lower() if node else None, phone_roots=phone_roots)
     if output_format == "json":
         echo_json(report.to_dict())

@@ -86,19 +86,21 @@ def apply_command(inventory_path: str, plan_file: str | None, yes: bool, workers
         fail("apply needs --yes when not run on a terminal")
     if plan_file:
         try:
-            the_plan = Plan.from_dict(json.loads(Path(plan_file).read_text()))
-        except (ValueError, KeyError, TypeError) as exc:
+            data = json.loads(Path(plan_file).read_text())
+            if not isinstance(data, dict):
+                raise TypeError(f"a JSON {type(data).__name__}, not an object")
+            the_plan = Plan.from_dict(data)
+        except (ValueError, KeyError, TypeError, AttributeError) as exc:
             fail(f"{plan_file}: not a mrakit plan ({exc})")
+        if certificates_dir or force:
+            fail("--certificates and --force shape a new plan; with a saved plan, give them to `mrakit plan`")
         check_stale = True
     else:
         the_plan = plan(inventory, workers=workers, force=force, certificates_dir=certificates_dir)
         check_stale = False
     click.echo(TextPlanRenderer(colour=sys.stdout.isatty(), verbose=False).render(the_plan))
-    if not the_plan.has_changes and not check_stale:
-        result = ApplyResult(results=(), unreachable=dict(the_plan.unreachable))
-        _finish(result, report_path)
-        return
-    if not yes and not click.confirm("\nApply this plan?", default=False):
+    # Nothing to write still gets verified: an apply that exits 0 has checked every trust relation.
+    if the_plan.has_changes and not yes and not click.confirm("\nApply this plan?", default=False):
         fail("not applied")
     try:
         result = apply(the_plan, inventory, workers=workers, progress=_progress(interactive),

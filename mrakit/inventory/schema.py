@@ -83,6 +83,10 @@ def _describe(error: ValidationError, def_names: dict[int, str]) -> tuple[list[s
         return path, f"expected one of {options}; got {value!r}", False
     if kind == "const":
         return path, f"must be {error.validator_value!r}; got {value!r}", False
+    if kind in ("pattern", "type", "minLength") and path and path[-1] in ("password_env", "password_file"):
+        # A password pasted here by mistake must not be printed back.
+        what = "an environment variable name" if path[-1] == "password_env" else "a file path"
+        return path, f"expected {what} (the value given is not shown: it may be a password)", False
     if kind == "pattern":
         field = path[-1] if path else ""
         if field == "fqdn" and _is_ip(value):

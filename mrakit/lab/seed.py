@@ -213,6 +213,9 @@ def init_lab(inventory_path: Path, scenario: str = "fresh", *, at: dt.datetime |
     An existing lab state for this inventory is replaced."""
     if scenario not in SCENARIOS:
         raise MrakitError(f"unknown scenario {scenario!r}; choose one of {', '.join(SCENARIOS)}")
+    if load_inventory(inventory_path, require_files=False).defaults.connection != "lab":
+        raise MrakitError(f"{inventory_path}: defaults.connection is not 'lab'; the lab only runs inventories "
+                          "with connection: lab (nothing was written)")
     create_missing_files(inventory_path, at=at)
     inventory = load_inventory(inventory_path)
     if inventory.defaults.connection != "lab":

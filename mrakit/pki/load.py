@@ -3,6 +3,7 @@ which file and what was found instead."""
 
 from __future__ import annotations
 
+import base64
 import os
 import re
 import warnings
@@ -62,15 +63,31 @@ def _what_is(data: bytes) -> str:
     return "text without any PEM block"
 
 
+def _der_length(der: bytes) -> int:
+    """Length of the first DER element (tag, length, content) at the start of `der`."""
+    if len(der) < 2:
+        raise ValueError("truncated DER")
+    first = der[1]
+    if first < 0x80:
+        return 2 + first
+    count = first & 0x7F
+    if count == 0 or count > 4 or len(der) < 2 + count:
+        raise ValueError("bad DER length")
+    return 2 + count + int.from_bytes(der[2 : 2 + count], "big")
+
+
 def _parse_pem_certificates(data: bytes, source: str) -> list[x509.Certificate]:
     certificates: list[x509.Certificate] = []
     for match in _PEM_BLOCK.finditer(data):
         label, block = match.group(1), match.group(0)
         try:
-            if label in _CERT_LABELS:
-                normalised = block.replace(b"TRUSTED CERTIFICATE", b"CERTIFICATE").replace(
-                    b"X509 CERTIFICATE", b"CERTIFICATE"
-                )
+            if label == b"TRUSTED CERTIFICATE":
+                # OpenSSL's -trustout form: the certificate's DER followed by trust settings; keep the
+                # certificate (its DER length is in its own header).
+                body = base64.b64decode(b"".join(block.splitlines()[1:-1]))
+                certificates.append(x509.load_der_x509_certificate(body[: _der_length(body)]))
+            elif label in _CERT_LABELS:
+                normalised = block.replace(b"X509 CERTIFICATE", b"CERTIFICATE")
                 certificates.append(x509.load_pem_x509_certificate(normalised))
             elif label in _PKCS7_LABELS:
                 certificates.extend(pkcs7.load_pem_pkcs7_certificates(block.replace(b"CMS", b"PKCS7")))

@@ -188,10 +188,12 @@ def test_node_filter(deploy, capsys):
     assert {f["code"] for f in json.loads(out)["findings"]} == {"OUT002"}
 
 
-def test_node_filter_on_an_unknown_node_finds_nothing(deploy, capsys):
+def test_node_filter_on_an_unknown_node_is_an_error(deploy, capsys):
+    """A typo in --node must not look like a clean bill of health."""
     d = deploy("missing-intermediate")
-    rc, out, _ = cli(capsys, "doctor", "-i", str(d.path), "--node", "nowhere.acme.com", "--format", "json")
-    assert rc == 0 and json.loads(out)["findings"] == []
+    rc, out, err = cli(capsys, "doctor", "-i", str(d.path), "--node", "nowhere.acme.com", "--format", "json")
+    assert rc == 1 and out == ""
+    assert err.strip() == f"mrakit: error: no node 'nowhere.acme.com' in {d.path}"
 
 
 # --- --offline ---------------------------------------------------------------------------------------------
