@@ -150,7 +150,8 @@ def probe(host: str, port: int, *, server_name: str | None = None, client_certif
             try:
                 context.load_cert_chain(cert_path, key_path)
             except ssl.SSLError as exc:
-                raise MrakitError(f"the client certificate and key cannot be used together: {exc.reason or exc}") from None
+                reason = exc.reason or exc
+                raise MrakitError(f"the client certificate and key cannot be used together: {reason}") from None
         try:
             with socket.create_connection((host, port), timeout=timeout) as raw, \
                     context.wrap_socket(raw, server_hostname=server_name or host) as tls:
