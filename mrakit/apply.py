@@ -1,16 +1,17 @@
 """Plan → ApplyResult: phased, bounded concurrency, partial failure as data, then verify.
 
-Phase 1 adds trust on every node (nodes in parallel, each node's additions in order). Phase 2
-installs certificates one peer at a time per cluster, each only when every trust addition it
-depends on succeeded. Phase 3 re-reads every node and re-checks every trust relation with the
-Expressway semantics. Phase 4 prunes. A failed node never stops the others; a re-run converges.
+Phase 1 adds trust on every node (nodes in parallel, each node's additions in order), then waits
+for CUCM to replicate it to the subscribers. Phase 2 installs certificates one peer at a time per
+cluster, each only when every trust addition it depends on succeeded. Phase 4 prunes. Last, phase
+3: every node is read again and every trust relation re-checked, as the doctor does (Expressway
+semantics on an Expressway, path building on CUCM). A failed node never stops the others.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -303,10 +304,3 @@ def apply(
     finally:
         if own:
             conns.close()
-
-
-def now_utc() -> dt.datetime:
-    return dt.datetime.now(dt.UTC)
-
-
-ProgressPrinter = Callable[[str, str, str], None]

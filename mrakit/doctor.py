@@ -9,7 +9,6 @@ import ssl
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from mrakit.desired import complete_chain, desired_state
@@ -320,4 +319,3 @@ def doctor(
 
 
 __all__ = ["Proof", "Report", "doctor"]
-_ = Path

@@ -10,7 +10,6 @@ import json
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any
 
 from cryptography.hazmat.primitives import serialization
 
@@ -172,7 +171,3 @@ def observe(
     with ThreadPoolExecutor(max_workers=max(1, workers or inventory.defaults.workers)) as pool:
         results = list(pool.map(run, jobs))
     return ObservedState({r.node: r for r in results})
-
-
-def observation_summary(observed: ObservedState) -> dict[str, Any]:
-    return {fqdn: {"ok": o.ok, "error": o.error, "fingerprint": o.fingerprint} for fqdn, o in observed.nodes.items()}

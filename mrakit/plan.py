@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
@@ -28,14 +28,15 @@ from mrakit.desired import (
 from mrakit.errors import UnsafePlanError
 from mrakit.findings import Finding, Severity
 from mrakit.inventory.model import CertificateFile, Inventory
-from mrakit.observe import NodeObservation, ObservedState, ProgressCallback, observation_summary, observe
+from mrakit.observe import NodeObservation, ObservedState, ProgressCallback, observe
 from mrakit.pki.certview import CertView
+from mrakit.pki.chain import ChainReason, verify_chain
 from mrakit.pki.load import load_certificates
 from mrakit.rules.eku import client_certificate_ekus, server_certificate_ekus
 
 FORMAT_VERSION = 1
 ActionKind = Literal["trust.add", "trust.remove", "cert.install", "manual"]
-PHASE_TRUST, PHASE_CERTS, PHASE_VERIFY, PHASE_PRUNE = 1, 2, 3, 4
+PHASE_TRUST, PHASE_CERTS, PHASE_PRUNE = 1, 2, 4  # phase 3, verification, is apply's, not an action's
 
 
 @dataclass(frozen=True)
@@ -329,7 +330,7 @@ class _Planner:
                 continue
             text = f"{kind} certificate of {_label(node.cluster, node.node)}"
             deps = self.prerequisites(node.node, kind)
-            reasons = (Reason("MRA008" if kind == "server" else "MRA001",
+            reasons = (Reason("inventory",
                               f"the desired {kind} certificate is {cert_file.path.name} "
                               f"({cert_file.leaf.display_name}, {cert_file.leaf.fingerprint_sha256[:16]}…)"),)
             capabilities = obs.capabilities
@@ -377,7 +378,7 @@ class _Planner:
                     cucm.name, publisher, "cucm", kind, cert_file, "cert.install" if rest else "manual",
                     f"install {cert_file.path.name} as the {service} identity of {_label(cucm.name, publisher)}"
                     + ("" if rest else " by hand (CUCM before 14 has no certificate REST API)"),
-                    reasons=(Reason("MRA031", f"the desired {service} certificate is {cert_file.path.name}"),),
+                    reasons=(Reason("inventory", f"the desired {service} certificate is {cert_file.path.name}"),),
                     depends_on=self.prerequisites(publisher, kind),
                     instructions="" if rest else f"On {publisher}: OS Administration > Certificate Management > "
                     f"Upload Certificate ({service}), after the trust additions of phase 1 are in place.")
@@ -431,15 +432,25 @@ class _Planner:
                                  if r.subject == action.node and r.kind == action.certificate_kind})
             unreadable = [v for v in validators if not (self.observed.nodes.get(v) and self.observed.nodes[v].ok)]
             outside = sorted({a.node for a in self.actions if a.id in out_of_scope and a.id in action.depends_on})
-            if not unreadable and not outside:
+            shadowed = [] if unreadable or outside else self.shadowed_after_trust(action, validators)
+            if not unreadable and not outside and not shadowed:
                 continue
-            why = (f"{', '.join(unreadable)} could not be read" if unreadable else
-                   f"the trust it needs on {', '.join(outside)} is outside --limit")
+            if unreadable:
+                why, then = f"{', '.join(unreadable)} could not be read", "Plan again when they can be read."
+            elif outside:
+                why = f"the trust it needs on {', '.join(outside)} is outside --limit"
+                then = "Plan again without --limit, or include them."
+            else:
+                why = "; ".join(shadowed)
+                then = ("Delete the older same-subject entry on those nodes first (the Expressway uses the first "
+                        "entry with a matching subject, MRA022), then plan again.")
+                self.findings.append(Finding(
+                    "MRA022", Severity.ERROR, f"installing {action.summary.removeprefix('install ')} would fail: {why}",
+                    fix=then, cluster=action.cluster, node=action.node))
             held[action.id] = replace(
                 action, kind="manual", pem=None, id=action.id.replace("cert.install", "manual"),
                 summary=f"held back: {action.summary} ({why})",
-                instructions="Installing it now would break the nodes that validate it. Plan again "
-                             + ("when they can be read." if unreadable else "without --limit, or include them."))
+                instructions="Installing it now would break the nodes that validate it. " + then)
         kept = []
         for action in self.actions:
             if action.id in out_of_scope:
@@ -449,6 +460,26 @@ class _Planner:
             elif not any(dep in held for dep in action.depends_on) or action.kind != "manual":
                 kept.append(action)
         self.actions = kept
+
+    def shadowed_after_trust(self, install: Action, validators: list[str]) -> list[str]:
+        """Validators on which the new certificate would still fail after phase 1, because an entry of
+        the same subject already sits higher in their list (a CA renewed under its old name)."""
+        leaf = install.certificates()[0]
+        problems = []
+        for rel in self.desired.relations:
+            if rel.subject != install.node or rel.kind != install.certificate_kind or rel.validator not in validators:
+                continue
+            obs = self.observed.nodes[rel.validator]
+            added = [a.certificates()[0] for a in self.actions
+                     if a.kind == "trust.add" and a.node == rel.validator and a.store == rel.store]
+            prospective = [*obs.trust.get(rel.store, ()), *added]
+            semantics = "expressway" if obs.product == "expressway" else "openssl"
+            result = verify_chain(leaf, prospective, (), purpose=rel.purpose, semantics=semantics)
+            if result.reason is ChainReason.SHADOWED_BY_SAME_SUBJECT and result.shadowing_entry is not None:
+                entry = result.shadowing_entry
+                problems.append(f"on {rel.validator}, entry {prospective.index(entry) + 1} "
+                                f"({entry.fingerprint_sha256[:16]}…) shadows the new {entry.display_name!r}")
+        return sorted(set(problems))
 
     def prerequisites(self, subject: str, kind: str) -> tuple[str, ...]:
         """Ids of the trust additions every validator of `subject`'s `kind` certificate needs first."""
@@ -601,9 +632,13 @@ class _Planner:
         order = {"trust.add": 0, "cert.install": 1, "manual": 2, "trust.remove": 3}
         cluster_order = {name: i for i, name in enumerate([*self.inventory.expressway, *self.inventory.cucm])}
         node_order = {n.node: i for i, n in enumerate(self.desired.nodes)}
+        created = {a.id: index for index, a in enumerate(self.actions)}
+        # Within a node, actions keep the order they were derived in: on an Expressway the order of
+        # trust entries decides which of two same-subject entries wins (MRA022).
         return sorted(
             self.actions,
-            key=lambda a: (a.phase, cluster_order.get(a.cluster, 0), node_order.get(a.node, 0), order[a.kind], a.id),
+            key=lambda a: (a.phase, cluster_order.get(a.cluster, 0), node_order.get(a.node, 0), order[a.kind],
+                           created[a.id]),
         )
 
 
@@ -716,5 +751,4 @@ def inventory_with_certificates(inventory: Inventory, directory: str, observed: 
     return with_certificates(inventory, match_certificates(inventory, directory, pending))
 
 
-__all__ = ["Action", "DesiredTrust", "Plan", "compute_plan", "observation_summary", "plan"]
-_ = Iterable
+__all__ = ["Action", "DesiredTrust", "Plan", "compute_plan", "plan"]

@@ -14,7 +14,6 @@ from cryptography import x509
 from mrakit.pki.certview import CertView
 
 CUCM_TRUST_UNITS = ("tomcat-trust", "CallManager-trust")
-CUCM_IDENTITIES = ("tomcat", "tomcat-ECDSA", "CallManager", "CallManager-ECDSA")
 # The inventory's certificate kinds and the CUCM service (identity) each one is.
 CUCM_SERVICE_OF_KIND = {"tomcat": "tomcat", "callmanager": "CallManager", "tomcat_ecdsa": "tomcat-ECDSA",
                         "callmanager_ecdsa": "CallManager-ECDSA"}

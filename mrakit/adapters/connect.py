@@ -6,6 +6,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import TracebackType
 
+from mrakit.adapters.axl import axl_version_for
 from mrakit.adapters.cucm_rest import CucmRest
 from mrakit.adapters.expressway_rest import ExpresswayRest
 from mrakit.adapters.rest import RestSettings, verify_setting
@@ -103,5 +104,6 @@ def connect(
                 peer.fqdn, settings("expressway", peer.fqdn, peer.address))
     for cucm in inventory.cucm.values():
         for node in cucm.nodes:
-            connections.cucm[node.fqdn] = CucmRest(node.fqdn, settings("cucm", node.fqdn, node.address))
+            connections.cucm[node.fqdn] = CucmRest(node.fqdn, settings("cucm", node.fqdn, node.address),
+                                                   axl_version=axl_version_for(cucm.version.major))
     return connections

@@ -15,15 +15,16 @@ from mrakit.pki.load import load_certificates, load_csr
 
 BASE = "/platformcom/api/v1/certmgr/config"
 UNIT_SERVICE = {"tomcat-trust": "tomcat", "CallManager-trust": "CallManager"}
-_SOAP_HEADERS = {"Content-Type": "text/xml; charset=utf-8", "SOAPAction": "CUCM:DB ver=15.0"}
 
 
 class CucmRest:
     """One CUCM node (write trust on the publisher: it replicates to the subscribers)."""
 
-    def __init__(self, node: str, settings: RestSettings) -> None:
+    def __init__(self, node: str, settings: RestSettings, axl_version: str = axl.AXL_VERSION) -> None:
         self.node = node
         self.client = RestClient(node, settings)
+        self.axl_version = axl_version
+        self.soap_headers = {"Content-Type": "text/xml; charset=utf-8", "SOAPAction": f"CUCM:DB ver={axl_version}"}
 
     @property
     def capabilities(self) -> Capabilities:
@@ -47,7 +48,7 @@ class CucmRest:
         return tuple(certs)
 
     def version(self) -> str:
-        answer = self.client.read("/axl/", data=axl.get_ccm_version(), headers=_SOAP_HEADERS).text
+        answer = self.client.read("/axl/", data=axl.get_ccm_version(self.axl_version), headers=self.soap_headers).text
         return axl.first_text(answer, "version", self.node)
 
     def trusted_certificates(self, unit: str) -> tuple[CertView, ...]:
@@ -87,11 +88,12 @@ class CucmRest:
                           already_done=lambda: self.identity_certificate(service)[:1] == chain[:1])
 
     def phone_security_profiles(self) -> tuple[PhoneSecurityProfile, ...]:
-        answer = self.client.read("/axl/", data=axl.list_phone_security_profile(), headers=_SOAP_HEADERS).text
+        request = axl.list_phone_security_profile(self.axl_version)
+        answer = self.client.read("/axl/", data=request, headers=self.soap_headers).text
         return tuple(PhoneSecurityProfile(r.get("name", ""), r.get("phoneType", ""), r.get("securityMode", ""))
                      for r in axl.rows(answer, "phoneSecurityProfile", self.node))
 
     def process_nodes(self) -> tuple[str, ...]:
-        answer = self.client.read("/axl/", data=axl.list_process_node(), headers=_SOAP_HEADERS).text
+        answer = self.client.read("/axl/", data=axl.list_process_node(self.axl_version), headers=self.soap_headers).text
         names = [r.get("name", "") for r in axl.rows(answer, "processNode", self.node)]
         return tuple(n for n in names if n and n != "EnterpriseWideData")

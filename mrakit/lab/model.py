@@ -186,8 +186,4 @@ def csr_from_pem(pem: str) -> x509.CertificateSigningRequest:
     return x509.load_pem_x509_csr(pem.encode("ascii"))
 
 
-def chain_to_pem(chain: list[str]) -> str:
-    return "".join(chain)
-
-
 __all__ = ["CucmNode", "ExpresswayNode", "ProductError", "certificates_to_pem", "serialization"]

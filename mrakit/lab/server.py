@@ -21,7 +21,6 @@ from dataclasses import dataclass, field
 from email.parser import BytesParser
 from email.policy import HTTP
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -670,4 +669,3 @@ def started_lab(inventory: Inventory, credentials: dict[str, tuple[str, str]]) -
 
 
 __all__ = ["Lab", "NodeEndpoint", "started_lab"]
-_ = Path

@@ -16,7 +16,6 @@ from mrakit.pki.certview import CertView
 from mrakit.pki.load import PrivateKey
 
 RSA_SIZES = (2048, 3072, 4096)
-EC_CURVES: dict[str, ec.EllipticCurve] = {"P-256": ec.SECP256R1(), "P-384": ec.SECP384R1()}
 KEY_TYPES = ("rsa2048", "rsa3072", "rsa4096", "p256", "p384")
 
 

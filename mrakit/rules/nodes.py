@@ -1,5 +1,5 @@
 """Per-node checks on what nodes present: temporary certificates (MRA003), the public CA of the
-edge (MRA005), CUCM by FQDN on the C (MRA034), versions (VER002), CallManager EKUs (MRA002)."""
+edge (MRA005), CUCM by FQDN on the C (MRA034), versions (VER002)."""
 
 from __future__ import annotations
 
@@ -108,23 +108,4 @@ def check_versions(ctx: CheckContext) -> list[Finding]:
                     f"{peer.fqdn} reports {reported}, the inventory says {cluster.version}; version rules follow "
                     "the inventory", fix="correct the inventory's version (or upgrade the node)",
                     cluster=cluster.name, node=peer.fqdn, evidence={"reported": str(reported)}))
-    return findings
-
-
-def check_callmanager_eku(ctx: CheckContext) -> list[Finding]:
-    findings = []
-    for cucm in ctx.inventory.cucm.values():
-        if not cucm.secure_registration:
-            continue
-        for node in cucm.nodes:
-            chain = ctx.presented(node.fqdn, "callmanager")
-            if not chain:
-                continue
-            missing = [e for e in ("serverAuth", "clientAuth") if not chain[0].allows_purpose(e)]
-            if missing:
-                findings.append(Finding(
-                    "MRA002", Severity.WARNING,
-                    f"{node.fqdn}'s CallManager certificate lacks {' and '.join(missing)}; secure registration "
-                    "makes CUCM a TLS client towards the C too", fix="re-issue the CallManager certificate with both",
-                    cluster=cucm.name, node=node.fqdn, evidence={"ekus": list(chain[0].ekus)}))
     return findings
