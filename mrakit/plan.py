@@ -252,12 +252,32 @@ class _Planner:
         return self.inventory.defaults.prune
 
     # phase 1 -------------------------------------------------------------------------------
+    def lagging_subscribers(self, node: NodeDesired, store: str, fingerprint: str) -> list[str]:
+        """CUCM subscribers that can be read and do not hold an entry their publisher has: trust that
+        did not replicate (a replication that timed out, say)."""
+        if node.product != "cucm":
+            return []
+        lagging = []
+        for subscriber in self.inventory.cucm[node.cluster].subscribers:
+            obs = self.observed.nodes.get(subscriber.fqdn)
+            if obs is not None and obs.ok and obs.trust_readable and fingerprint not in {
+                    c.fingerprint_sha256 for c in obs.trust.get(store, ())}:
+                lagging.append(subscriber.fqdn)
+        return lagging
+
     def trust_additions(self, node: NodeDesired, obs: NodeObservation) -> None:
         for store in sorted({t.store for t in node.trust}):
             present = {c.fingerprint_sha256 for c in obs.trust.get(store, ())}
             for entry in node.trust_in(store):
-                if entry.fingerprint in present:
+                lagging = self.lagging_subscribers(node, store, entry.fingerprint)
+                if entry.fingerprint in present and not lagging:
                     continue
+                if entry.fingerprint in present:
+                    # On the publisher but not on every subscriber: uploading it again on the publisher
+                    # replicates it again, and apply waits for that.
+                    entry = replace(entry, reasons=(*entry.reasons, Reason(
+                        "MRA032", f"not on {', '.join(lagging)} yet: trust reaches the subscribers only by "
+                                  "replication from the publisher")))
                 action_id = _action_id(PHASE_TRUST, "trust.add", node.node, f"{store}|{entry.fingerprint}")
                 self.added[(node.node, store, entry.fingerprint)] = action_id
                 where = store if node.product == "cucm" else "trusted CA list"
