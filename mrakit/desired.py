@@ -36,7 +36,7 @@ CALLMANAGER_TRUST: Store = "CallManager-trust"
 CertKind = Literal["server", "client", "tomcat", "callmanager", "tomcat_ecdsa", "callmanager_ecdsa"]
 ObservedCertificates = Mapping[str, Mapping[str, Sequence[CertView]]]  # fqdn -> kind -> leaf first
 
-_KIND_TEXT = {
+KIND_TEXT = {
     "server": "server certificate",
     "client": "client certificate",
     "tomcat": "tomcat certificate",
@@ -71,7 +71,7 @@ class TrustRelation:
 
     @property
     def label(self) -> str:
-        return f"{self.subject_cluster}/{_short(self.subject)}'s {_KIND_TEXT[self.kind]}"
+        return f"{self.subject_cluster}/{_short(self.subject)}'s {KIND_TEXT[self.kind]}"
 
 
 @dataclass(frozen=True)

@@ -11,17 +11,16 @@ from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
-from cryptography.hazmat.primitives import serialization
-
-from mrakit.adapters.base import CUCM_SERVICE_OF_KIND, Capabilities, CucmApi, ExpresswayApi
+from mrakit.adapters.base import CUCM_SERVICE_OF_KIND, CUCM_TRUST_UNITS, Capabilities, CucmApi, ExpresswayApi
 from mrakit.errors import MrakitError
 from mrakit.inventory.model import Inventory
 from mrakit.pki.certview import CertView
+from mrakit.pki.keys import public_key_sha256
 
 ProgressCallback = Callable[[str, str, str], None]  # (phase, node, message)
 
 EXPRESSWAY_STORE = "trusted_ca"
-CUCM_STORES = ("tomcat-trust", "CallManager-trust")
+CUCM_STORES = CUCM_TRUST_UNITS
 
 
 @dataclass(frozen=True)
@@ -94,11 +93,7 @@ def observe_expressway(adapter: ExpresswayApi, cluster: str, role: str) -> NodeO
         cucm_servers = adapter.cucm_servers() if role == "control" else ()
     except MrakitError as exc:
         return NodeObservation(adapter.node, cluster, "expressway", role, error=str(exc))
-    pending_key = None
-    if pending is not None:
-        der = pending.public_key().public_bytes(serialization.Encoding.DER,
-                                                serialization.PublicFormat.SubjectPublicKeyInfo)
-        pending_key = hashlib.sha256(der).hexdigest()
+    pending_key = public_key_sha256(pending.public_key()) if pending is not None else None
     return NodeObservation(adapter.node, cluster, "expressway", role, version, {EXPRESSWAY_STORE: trust},
                            certificates, adapter.capabilities, pending_csr_key=pending_key,
                            cucm_servers=cucm_servers)

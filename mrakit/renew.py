@@ -4,7 +4,6 @@ and private test CAs, and matching signed certificates back to their nodes by pu
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import json
 import os
 from collections.abc import Mapping, Sequence
@@ -12,16 +11,20 @@ from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from cryptography import x509
-from cryptography.hazmat.primitives import serialization
-
 from mrakit.adapters.base import CUCM_SERVICE_OF_KIND
 from mrakit.desired import desired_state
 from mrakit.errors import MrakitError, PkiError
 from mrakit.inventory.model import CertificateFile, Inventory
 from mrakit.pki.ca import CertificateAuthority
 from mrakit.pki.certview import CLIENT_AUTH, SAN_FIELD_LIMIT, SERVER_AUTH, CertView, san_field_length
-from mrakit.pki.keys import build_csr, csr_dns_names, csr_pem, generate_private_key, write_private_key
+from mrakit.pki.keys import (
+    build_csr,
+    csr_dns_names,
+    csr_pem,
+    generate_private_key,
+    public_key_sha256,
+    write_private_key,
+)
 from mrakit.pki.load import load_certificate_file, load_certificates_file, load_csr_file, load_private_key_file
 from mrakit.rules.eku import server_certificate_ekus
 
@@ -47,11 +50,6 @@ class CsrRequest:
         data = asdict(self)
         data["sans"] = list(self.sans)
         return data
-
-
-def _public_key_sha256(csr: x509.CertificateSigningRequest) -> str:
-    der = csr.public_key().public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
-    return hashlib.sha256(der).hexdigest()
 
 
 def read_manifest(directory: Path) -> list[CsrRequest]:
@@ -146,7 +144,7 @@ def request_csrs(
             csr_path.write_text(csr_pem(csr))
             requests.append(CsrRequest(cluster_name, fqdn, product, kind, common_name, tuple(sans),
                                        "local-key" if local_key else "on-box", str(csr_path),
-                                       _public_key_sha256(csr), key_file, now))
+                                       public_key_sha256(csr.public_key()), key_file, now))
     finally:
         if own:
             conns.close()

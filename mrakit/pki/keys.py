@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
@@ -36,13 +37,17 @@ def generate_private_key(key_type: str = "rsa2048") -> PrivateKey:
     raise PkiError(f"unsupported key type {key_type!r}; use one of {', '.join(KEY_TYPES)}")
 
 
-def public_key_fingerprint(key: PrivateKey) -> str:
+def public_key_sha256(public_key: Any) -> str:
+    """SHA-256 over a public key's SubjectPublicKeyInfo: how mrakit matches certificates, CSRs and
+    keys (CertView.public_key_fingerprint_sha256 is the same value for a certificate)."""
     import hashlib
 
-    der = key.public_key().public_bytes(
-        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
-    )
+    der = public_key.public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
     return hashlib.sha256(der).hexdigest()
+
+
+def public_key_fingerprint(key: PrivateKey) -> str:
+    return public_key_sha256(key.public_key())
 
 
 def certificate_matches_key(cert: CertView, key: PrivateKey) -> bool:

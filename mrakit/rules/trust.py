@@ -5,14 +5,10 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from mrakit.desired import TrustRelation
+from mrakit.desired import KIND_TEXT, TrustRelation
 from mrakit.findings import Finding, Severity
 from mrakit.pki.chain import ChainReason, ChainResult, verify_chain
 from mrakit.rules.context import CheckContext
-
-_KIND = {"server": "server certificate", "client": "client certificate", "tomcat": "tomcat certificate",
-         "callmanager": "CallManager certificate", "tomcat_ecdsa": "tomcat-ECDSA certificate",
-         "callmanager_ecdsa": "CallManager-ECDSA certificate"}
 
 
 def relation_verdict(ctx: CheckContext, rel: TrustRelation) -> ChainResult | None:
@@ -83,7 +79,7 @@ def check_relations(ctx: CheckContext) -> list[Finding]:
         code = _code(result, rel)
         findings.append(Finding(
             code, Severity.ERROR,
-            f"{rel.validator} cannot validate {rel.subject_cluster}/{rel.subject}'s {_KIND[rel.kind]} "
+            f"{rel.validator} cannot validate {rel.subject_cluster}/{rel.subject}'s {KIND_TEXT[rel.kind]} "
             f"({rel.feature}, {rel.store}): {result.reason.value if result.reason else ''}: {result.detail}",
             fix=_fix(result, rel), cluster=rel.validator_cluster, node=rel.validator,
             evidence={"relation": f"{rel.validator} -> {rel.subject} {rel.kind}", "store": rel.store,
