@@ -6,6 +6,9 @@ replication is immediate here) without HTTP. Writes are counted in `writes`.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 from cryptography import x509
 
 from mrakit.adapters.base import Capabilities, PhoneSecurityProfile
@@ -13,6 +16,15 @@ from mrakit.errors import AdapterError, UnsupportedOperation
 from mrakit.lab.model import CUCM_UNIT_SERVICES, CucmNode, ExpresswayNode, ProductError, csr_from_pem
 from mrakit.pki.certview import CertView
 from mrakit.pki.load import certificates_to_pem, load_certificates
+
+
+@contextmanager
+def _refusal_as_adapter_error(node: str) -> Iterator[None]:
+    """A product refusal, reported the way the REST adapters report it."""
+    try:
+        yield
+    except ProductError as exc:
+        raise AdapterError(f"{node} refused the certificate: {exc.message}", node=node, status=exc.status) from None
 
 
 def _certs(pems: list[str]) -> tuple[CertView, ...]:
@@ -79,21 +91,13 @@ class MemoryExpressway:
 
     def install_server_certificate(self, chain: tuple[CertView, ...]) -> None:
         self._call("install")
-        try:
+        with _refusal_as_adapter_error(self.node):
             self.state.install_server(certificates_to_pem(chain))
-        except ProductError as exc:
-            raise AdapterError(
-                f"{self.node} refused the certificate: {exc.message}", node=self.node, status=exc.status
-            ) from None
 
     def install_client_certificate(self, chain: tuple[CertView, ...]) -> None:
         self._call("install-client")
-        try:
+        with _refusal_as_adapter_error(self.node):
             self.state.install_client(certificates_to_pem(chain))
-        except ProductError as exc:
-            raise AdapterError(
-                f"{self.node} refused the certificate: {exc.message}", node=self.node, status=exc.status
-            ) from None
 
 
 class MemoryCucm:
@@ -134,12 +138,8 @@ class MemoryCucm:
 
     def install_identity_certificate(self, service: str, chain: tuple[CertView, ...]) -> None:
         self.writes += 1
-        try:
+        with _refusal_as_adapter_error(self.node):
             self.state.install_identity(service, certificates_to_pem(chain))
-        except ProductError as exc:
-            raise AdapterError(
-                f"{self.node} refused the certificate: {exc.message}", node=self.node, status=exc.status
-            ) from None
 
     def phone_security_profiles(self) -> tuple[PhoneSecurityProfile, ...]:
         return tuple(
