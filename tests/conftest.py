@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -79,3 +81,28 @@ def lab_connections() -> Iterator[Callable[..., Connections]]:
     yield open_
     for connections in reversed(opened):
         connections.close()
+
+
+@pytest.fixture(scope="session")
+def mrakit_exe() -> Path:
+    """The venv's `mrakit` console script (beside the running interpreter)."""
+    exe = Path(sys.executable).parent / "mrakit"
+    if not exe.exists():
+        pytest.skip(f"the mrakit console script is not installed beside {sys.executable}")
+    return exe
+
+
+@pytest.fixture(scope="session")
+def run_mrakit(mrakit_exe: Path) -> Callable[..., subprocess.CompletedProcess[str]]:
+    """Run the installed `mrakit` executable in a subprocess (cwd: `cwd`, default the repository;
+    environment: `env`, default this process's)."""
+
+    def run(
+        *args: str | Path, cwd: Path | None = None, env: dict[str, str] | None = None
+    ) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [str(mrakit_exe), *map(str, args)], capture_output=True, text=True, check=False, timeout=60,
+            cwd=cwd or REPO, env=env,
+        )
+
+    return run

@@ -12,8 +12,6 @@ Helpers are exposed as fixtures (not importable functions) so this directory nee
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -192,29 +190,3 @@ def sans_of() -> Callable[[NodeDesired], list[tuple[str, str]]]:
         return [(s.name, s.code) for s in node.required_sans]
 
     return sans
-
-
-# ------------------------------------------------------------------------------------------ CLI
-@pytest.fixture(scope="session")
-def mrakit_exe() -> Path:
-    """The venv's `mrakit` console script (beside the running interpreter)."""
-    exe = Path(sys.executable).parent / "mrakit"
-    if not exe.exists():
-        pytest.skip(f"the mrakit console script is not installed beside {sys.executable}")
-    return exe
-
-
-@pytest.fixture(scope="session")
-def run_mrakit(mrakit_exe: Path) -> Callable[..., subprocess.CompletedProcess[str]]:
-    """Run the installed `mrakit` executable in a subprocess (cwd: `cwd`, default the repository;
-    environment: `env`, default this process's)."""
-
-    def run(
-        *args: str | Path, cwd: Path | None = None, env: dict[str, str] | None = None
-    ) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            [str(mrakit_exe), *map(str, args)], capture_output=True, text=True, check=False, timeout=60,
-            cwd=cwd or REPO_ROOT, env=env,
-        )
-
-    return run

@@ -9,7 +9,6 @@ from __future__ import annotations
 import datetime as dt
 import shutil
 import subprocess
-import sys
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -112,27 +111,6 @@ def openssl_verify(openssl: Callable[..., subprocess.CompletedProcess[str]]) -> 
         return True
 
     return verify
-
-
-@pytest.fixture(scope="session")
-def mrakit_exe() -> Path:
-    """The venv's `mrakit` console script (beside the running interpreter)."""
-    exe = Path(sys.executable).parent / "mrakit"
-    if not exe.exists():
-        pytest.skip(f"the mrakit console script is not installed beside {sys.executable}")
-    return exe
-
-
-@pytest.fixture(scope="session")
-def run_mrakit(mrakit_exe: Path) -> Callable[..., subprocess.CompletedProcess[str]]:
-    """Run the installed `mrakit` executable in a subprocess."""
-
-    def run(*args: str | Path) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            [str(mrakit_exe), *map(str, args)], capture_output=True, text=True, check=False, timeout=60
-        )
-
-    return run
 
 
 @dataclass(frozen=True)
