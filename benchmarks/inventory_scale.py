@@ -161,8 +161,9 @@ def generate_inventory(directory: Path, pairs: int = 200) -> GeneratedInventory:
 
         if GeneratedInventory.has_cucm(pair):
             publisher = f"cucm-pub.{internal}"
-            tomcat, _ = issue(f"cucm-{pair}-tomcat", chain.issuing, publisher, [publisher], BOTH_EKUS)
-            callmanager, _ = issue(f"cucm-{pair}-cm", chain.issuing, publisher, [publisher], BOTH_EKUS)
+            servers = [publisher, f"cucm-sub.{internal}"]  # multi-server certificates: every server a SAN
+            tomcat, _ = issue(f"cucm-{pair}-tomcat", chain.issuing, publisher, servers, BOTH_EKUS)
+            callmanager, _ = issue(f"cucm-{pair}-cm", chain.issuing, publisher, servers, BOTH_EKUS)
             cucm_lines += [
                 f"  cucm-{pair}:", '    version: "15.0.1"', f"    publisher: {{fqdn: {publisher}}}",
                 f"    subscribers: [{{fqdn: cucm-sub.{internal}}}]",

@@ -154,7 +154,7 @@ def lab_connections(path: Path, separate: bool) -> Iterator[Connections]:
     try:
         assert server.stdout is not None
         described = json.loads(server.stdout.readline())
-        endpoints = {fqdn: node["api"] for fqdn, node in described["nodes"].items()}
+        endpoints = described["nodes"]
         with connect(inventory, lab_endpoints=endpoints) as connections:
             yield connections
     finally:

@@ -112,8 +112,8 @@ def check_relations(inventory: Inventory, observed: ObservedState) -> list[Relat
     from mrakit.rules.trust import relation_verdict, relations_with_subscribers
 
     now = dt.datetime.now(dt.UTC)
-    desired = desired_state(inventory, observed.certificates(), extra_authorities=observed.trust_pool(),
-                            prefer_observed=True, at=now)
+    desired = desired_state(inventory, observed.certificates(), node_trust=observed.node_trust(),
+                            cucm_profiles=observed.secure_profiles(), prefer_observed=True, at=now)
     context = CheckContext(inventory, desired, observed, load_public_roots(), now)
     checks: list[RelationCheck] = []
     for rel in relations_with_subscribers(context):

@@ -182,6 +182,16 @@ def _short(fqdn: str) -> str:
     return fqdn.split(".", 1)[0]
 
 
+def _store_text(store: str) -> str:
+    return "trusted CA list" if store == TRUSTED_CA else store
+
+
+def copies_into_client_store(cluster: ExpresswayCluster, server: CertView) -> bool:
+    """X15.5+ control peer: a server certificate with both EKUs can also be its client certificate."""
+    return (cluster.role == "control" and cluster.split_client_certificate
+            and server.allows_purpose("serverAuth") and server.allows_purpose("clientAuth"))
+
+
 def complete_chain(leaf: CertView, pool: Sequence[CertView], at: dt.datetime) -> tuple[list[CertView], str | None]:
     """The CA certificates above `leaf` (issuer first, root last), from `pool`; and the issuer name
     that could not be found, if the chain stops short of a self-signed root."""
@@ -201,12 +211,21 @@ def complete_chain(leaf: CertView, pool: Sequence[CertView], at: dt.datetime) ->
     return chain, current.issuer
 
 
+NodeTrust = Mapping[str, Mapping[str, Sequence[CertView]]]  # fqdn -> store -> trust entries, as observed
+CUCM_IDENTITY_UNITS: Mapping[str, Store] = {"tomcat": "tomcat-trust", "tomcat_ecdsa": "tomcat-trust",
+                                            "callmanager": "CallManager-trust",
+                                            "callmanager_ecdsa": "CallManager-trust"}
+
+
 class _Deriver:
     def __init__(self, inventory: Inventory, observed: ObservedCertificates, extra: Sequence[CertView],
-                 at: dt.datetime, prefer_observed: bool = False) -> None:
+                 at: dt.datetime, prefer_observed: bool = False, node_trust: NodeTrust | None = None,
+                 cucm_profiles: Mapping[str, Sequence[str]] | None = None) -> None:
         self.inventory = inventory
         self.prefer_observed = prefer_observed
         self.at = at
+        self.node_trust = node_trust or {}
+        self.cucm_profiles = cucm_profiles or {}
         self.certs: dict[str, dict[str, tuple[CertView, ...]]] = {}
         pool: list[CertView] = []
         for authority in inventory.authorities.values():
@@ -219,6 +238,7 @@ class _Deriver:
         self.pool = list(dict.fromkeys(pool))
         self.findings: list[Finding] = []
         self.node_findings: dict[str, list[Finding]] = {}
+        self.found_on_node: dict[tuple[str, str], dict[str, str]] = {}  # (node, leaf) -> CA fingerprint -> where
 
     def collect_known(self, observed: ObservedCertificates) -> None:
         """The certificates each node presents: the inventory's files win over what was observed."""
@@ -229,14 +249,20 @@ class _Deriver:
         for cluster in self.inventory.expressway.values():
             for peer in cluster.peers:
                 known = self.certs.setdefault(peer.fqdn, {})
+                copied = bool(known.get("client")) and known["client"][:1] == known.get("server", ())[:1]
                 if peer.certificate:
                     known["server"] = peer.certificate.certificates
                 if peer.client_certificate:
                     known["client"] = peer.client_certificate.certificates
+                elif copied and peer.certificate and copies_into_client_store(cluster, peer.certificate.leaf):
+                    # X15.5 holds a copy of the server certificate as client certificate (the upgrade made
+                    # it); the route for a new one is "Upload server certificate file as client certificate".
+                    known["client"] = peer.certificate.certificates
         for cucm in self.inventory.cucm.values():
-            known = self.certs.setdefault(cucm.publisher.fqdn, {})
-            for kind, cert_file in cucm.certificates.items():
-                known[kind] = cert_file.certificates
+            for node in cucm.nodes:
+                known = self.certs.setdefault(node.fqdn, {})
+                for kind, cert_file in cucm.certificates_of(node).items():
+                    known[kind] = cert_file.certificates
         if self.prefer_observed:
             for fqdn, kinds in snapshot.items():
                 self.certs.setdefault(fqdn, {}).update(kinds)
@@ -262,6 +288,20 @@ class _Deriver:
                             "traversal zone (E validates C)"))
                 for cucm_name in control.cucm:
                     relations.extend(self.cucm_relations(control, c_peer, inv.cucm[cucm_name]))
+        for cucm in inv.cucm.values():
+            relations.extend(self.cucm_identity_relations(cucm))
+        return relations
+
+    def cucm_identity_relations(self, cucm: CucmCluster) -> list[TrustRelation]:
+        """A CUCM server installs a CA-signed identity only once the CA chain is in its own trust unit
+        (tomcat-trust for tomcat, CallManager-trust for CallManager); trust is written on the publisher."""
+        relations = []
+        for node in cucm.nodes:
+            for kind in self.certs.get(node.fqdn, {}):
+                store = CUCM_IDENTITY_UNITS.get(kind)
+                if store is not None:
+                    relations.append(TrustRelation(cucm.name, cucm.publisher.fqdn, store, cucm.name, node.fqdn,
+                                                   kind, Purpose.SERVER, ("CUCM001",), "identity install"))  # type: ignore[arg-type]
         return relations
 
     def control_client_kind(self, control: ExpresswayCluster, peer: ExpresswayPeer) -> CertKind:
@@ -308,34 +348,38 @@ class _Deriver:
     def trust_for(self, relations: Iterable[TrustRelation]) -> dict[str, list[DesiredTrust]]:
         entries: dict[str, dict[tuple[Store, str], tuple[CertView, list[Reason]]]] = {}
         features: dict[tuple[str, Store, str], list[str]] = {}
-        chains: dict[tuple[str, tuple[str, ...]], tuple[list[CertView], str | None]] = {}
+        chains: dict[tuple[str, str, tuple[str, ...]], tuple[list[CertView], str | None]] = {}
         unresolved: set[tuple[str, str, str]] = set()
         for rel in relations:
             chain = self.certs.get(rel.subject, {}).get(rel.kind)
-            if not chain and rel.kind in ("tomcat", "callmanager") and rel.subject_cluster in self.inventory.cucm:
-                chain = self.certs.get(self.inventory.cucm[rel.subject_cluster].publisher.fqdn, {}).get(rel.kind)
             if not chain:
                 continue  # nothing known yet: the node keeps its current certificate, observed later
             leaf = chain[0]
             # Every validator of one certificate needs the same chain: complete it once.
-            cache_key = (leaf.fingerprint_sha256, tuple(c.fingerprint_sha256 for c in chain[1:]))
+            cache_key = (rel.subject, leaf.fingerprint_sha256, tuple(c.fingerprint_sha256 for c in chain[1:]))
             if cache_key not in chains:
-                chains[cache_key] = complete_chain(leaf, [*chain[1:], *self.pool], self.at)
+                chains[cache_key] = self.complete(rel, leaf, chain)
             cas, missing = chains[cache_key]
             cas = list(cas)
             if leaf.self_signed:
-                cas = [leaf]  # a self-signed node certificate is trusted as itself (e.g. CUCM defaults)
-            if missing and (rel.subject, rel.kind, missing) not in unresolved:
+                cas, missing = [leaf], None  # a self-signed node certificate is trusted as itself (CUCM defaults)
+            if missing:
+                # Never half a chain: nothing of it is uploaded until its root can be found.
+                if (rel.subject, rel.kind, missing) in unresolved:
+                    continue
                 unresolved.add((rel.subject, rel.kind, missing))
                 self.findings.append(Finding(
                     # An intermediate is known but not its root: MRA021; nothing above the leaf: MRA020.
                     "MRA021" if cas else "MRA020", Severity.ERROR,
-                    f"the chain of {rel.label} cannot be completed: issuer {missing!r} is not known",
+                    f"the chain of {rel.label} cannot be completed: issuer {missing!r} is not known; nothing "
+                    f"of this chain is uploaded until it is",
                     fix="add the CA certificate with that subject to `authorities` (or to the certificate file "
                     "after the leaf)",
                     cluster=rel.subject_cluster, node=rel.subject,
                     evidence={"certificate": leaf.fingerprint_sha256, "missing_issuer": missing}))
+                continue
             node_entries = entries.setdefault(rel.validator, {})
+            found_on_node = self.found_on_node.get((rel.subject, leaf.fingerprint_sha256), {})
             for position, ca in enumerate(cas):
                 if ca is leaf:
                     text = f"{rel.label} is self-signed: it is its own trust anchor ({rel.feature})"
@@ -355,6 +399,8 @@ class _Deriver:
                 also = f" [also {', '.join(others)}]" if others else ""
                 candidates = [Reason(primary, f"{rel.validator_cluster}/{_short(rel.validator)}: trust "
                                               f'"{ca.display_name}" because {text}{also}')]
+                if ca.fingerprint_sha256 in found_on_node:
+                    candidates.append(Reason("INV003", found_on_node[ca.fingerprint_sha256]))
                 if "MRA023" in rel.codes:
                     candidates.append(Reason("MRA023", f"every peer of {rel.validator_cluster} needs it: "
                                                        "Expressway trust lists do not replicate"))
@@ -362,6 +408,37 @@ class _Deriver:
         return {node: [DesiredTrust(store, ca, tuple(reasons), tuple(features[(node, store, fp)]))
                        for (store, fp), (ca, reasons) in items.items()]
                 for node, items in entries.items()}
+
+    def complete(self, rel: TrustRelation, leaf: CertView,
+                 chain: Sequence[CertView]) -> tuple[list[CertView], str | None]:
+        """The CAs above `leaf` from the authorities, what the node presents and the CAs seen elsewhere;
+        failing that (unless `authorities_from_nodes: false`), from the subject node's own trust stores,
+        each CA found there remembered with where it was found (INV003)."""
+        cas, missing = complete_chain(leaf, [*chain[1:], *self.pool], self.at)
+        own = self.node_trust.get(rel.subject, {})
+        if not missing or not own or leaf.self_signed or not self.inventory.defaults.authorities_from_nodes:
+            return cas, missing
+        where: dict[str, str] = {}
+        for store, certs in own.items():
+            for cert in certs:
+                where.setdefault(cert.fingerprint_sha256, store)
+        own_certs = [c for certs in own.values() for c in certs]
+        cas, missing = complete_chain(leaf, [*chain[1:], *self.pool, *own_certs], self.at)
+        known = {c.fingerprint_sha256 for c in [*chain[1:], *self.pool]}
+        subject = _short(rel.subject)
+        found = {c.fingerprint_sha256: (f"issuer of {subject}'s own {KIND_TEXT[rel.kind]}, not in the inventory: "
+                                        f"found in {subject}'s {_store_text(where[c.fingerprint_sha256])}")
+                 for c in cas if c.fingerprint_sha256 not in known and c.fingerprint_sha256 in where}
+        if found and not missing:
+            self.found_on_node[(rel.subject, leaf.fingerprint_sha256)] = found
+            for fingerprint, text in found.items():
+                ca = next(c for c in cas if c.fingerprint_sha256 == fingerprint)
+                self.findings.append(Finding(
+                    "INV003", Severity.WARNING, f'CA "{ca.display_name}" is the {text}; mrakit plans it from there',
+                    fix="review it, and name it under `authorities` to pin it (or set authorities_from_nodes: false "
+                    "to refuse CAs found on nodes)", cluster=rel.subject_cluster, node=rel.subject,
+                    evidence={"fingerprint_sha256": fingerprint, "subject": ca.subject}))
+        return cas, missing
 
     def named_trust(self, cluster: ExpresswayCluster) -> list[DesiredTrust]:
         named = []
@@ -396,9 +473,14 @@ class _Deriver:
                 need(alias, "MRA011", "an XMPP persistent-chat node alias")
             for cucm_name in cluster.cucm:
                 cucm = inv.cucm[cucm_name]
-                if cucm.secure_registration:
-                    for profile in cucm.phone_security_profiles or ():
+                if not cucm.secure_registration:
+                    continue
+                if cucm.phone_security_profiles is not None:
+                    for profile in cucm.phone_security_profiles:
                         need(profile, "MRA012", f"a secure phone security profile on {cucm_name}")
+                else:
+                    for profile in self.cucm_profiles.get(cucm_name, ()):
+                        need(profile, "MRA012", f"a secure phone security profile on {cucm_name} (read through AXL)")
         else:
             for control in inv.controls_of(cluster):
                 for domain in control.domains:
@@ -501,28 +583,39 @@ class _Deriver:
     def check_cucm(self, cucm: CucmCluster) -> list[Finding]:
         """The publisher's certificate findings (returned); a subscriber's go to the global list."""
         findings: list[Finding] = []
+        reported: set[str] = set()  # a multi-server certificate is one certificate: reported once
         for node in cucm.nodes:
             callmanager = self.certs.get(node.fqdn, {}).get("callmanager")
-            if not callmanager or not cucm.secure_registration:
+            if not callmanager or not cucm.secure_registration or callmanager[0].fingerprint_sha256 in reported:
                 continue
             cert = callmanager[0]
+            reported.add(cert.fingerprint_sha256)
             missing = [e for e in ("serverAuth", "clientAuth") if not cert.allows_purpose(e)]
             if missing:
+                x15_5 = any(c.version.at_least("X15.5") for c in self.inventory.controls_fronting(cucm))
+                checking = ("; from X15.5 Expressway-C checks inbound SIP TLS peers for clientAuth (xConfiguration "
+                            "SIP TLS Certificate ExtendedKeyUsage Checking Mode, default On), so CUCM's SIP "
+                            "connections to C fail" if x15_5 and "clientAuth" in missing else "")
                 finding = Finding(
-                    "MRA002", Severity.WARNING,
+                    "MRA002", Severity.ERROR if checking else Severity.WARNING,
                     f'{node.fqdn}\'s CallManager certificate "{cert.display_name}" lacks {" and ".join(missing)}; '
-                    "secure registration makes CUCM a TLS client towards Expressway-C too",
-                    fix="re-issue the CallManager certificate with both EKUs",
+                    f"secure registration makes CUCM a TLS client towards Expressway-C too{checking}",
+                    fix="re-issue the CallManager certificate with both EKUs"
+                    + (" (or, as a stopgap, turn the SIP TLS EKU checking mode off on C)" if checking else ""),
                     cluster=cucm.name, node=node.fqdn,
                     evidence={"fingerprint_sha256": cert.fingerprint_sha256, "ekus": list(cert.ekus)})
                 if node is cucm.publisher:
                     findings.append(finding)
                 else:
                     self.findings.append(finding)
-        known = self.certs.get(cucm.publisher.fqdn, {})
-        for kind, chain in known.items():
-            findings += check_validity(chain[0], self.at, self.inventory.defaults.renewal_window_days)
-            del kind
+        for node in cucm.nodes:
+            for chain in self.certs.get(node.fqdn, {}).values():
+                validity = [f.located(cluster=cucm.name, node=node.fqdn)
+                            for f in check_validity(chain[0], self.at, self.inventory.defaults.renewal_window_days)]
+                if node is cucm.publisher:
+                    findings += validity
+                else:
+                    self.findings += validity
         return findings
 
     def version_pairing(self) -> None:
@@ -537,6 +630,28 @@ class _Deriver:
                 + ("from X15.5 C and E must run the same version" if split else "C and E should run one version"),
                 fix="upgrade both clusters to the same release", cluster=control.name,
                 evidence={"control": str(control.version), "edge": str(edge.version)}))
+
+    def cucm_same_name(self, trust: Sequence[DesiredTrust]) -> list[Finding]:
+        """CUCM keeps one trust certificate per subject name (a same-name upload replaces the entry when
+        it starts later): two needed CAs of one name cannot both be there."""
+        findings = []
+        by_subject: dict[tuple[str, str], list[DesiredTrust]] = {}
+        for entry in trust:
+            by_subject.setdefault((entry.store, entry.subject), []).append(entry)
+        for (store, subject), entries in by_subject.items():
+            if len(entries) < 2:
+                continue
+            kept = max(entries, key=lambda e: e.cert.not_before)
+            lost = sorted({f for e in entries if e is not kept for f in e.features})
+            findings.append(Finding(
+                "CUCM002", Severity.ERROR,
+                f"{len(entries)} certificates with subject {subject!r} are needed in {store}, but CUCM keeps one "
+                f"certificate per name (the one that starts latest, {kept.fingerprint[:16]}…), so "
+                f"{', '.join(lost) or 'the others'} will fail",
+                fix="re-issue what the older CA signed from the newer one (a CA renewed under its old name cannot "
+                "sit beside the old one on CUCM), or give the new CA a new name",
+                evidence={"store": store, "fingerprints": [e.fingerprint for e in entries]}))
+        return findings
 
     def shadowing(self, node: str, cluster: str, trust: Sequence[DesiredTrust]) -> list[Finding]:
         findings: list[Finding] = []
@@ -590,7 +705,7 @@ class _Deriver:
                     tuple(f.located(cluster=cluster.name, node=peer.fqdn) for f in findings)))
         for cucm in self.inventory.cucm.values():
             entries = trust.get(cucm.publisher.fqdn, [])
-            findings = self.check_cucm(cucm)
+            findings = self.check_cucm(cucm) + self.cucm_same_name(entries)
             nodes.append(NodeDesired(
                 cucm.name, cucm.publisher.fqdn, "cucm", "publisher", tuple(entries),
                 findings=tuple(f.located(cluster=cucm.name, node=cucm.publisher.fqdn) for f in findings)))
@@ -607,13 +722,20 @@ def desired_state(
     extra_authorities: Sequence[CertView] = (),
     at: dt.datetime | None = None,
     prefer_observed: bool = False,
+    node_trust: NodeTrust | None = None,
+    cucm_profiles: Mapping[str, Sequence[str]] | None = None,
 ) -> DesiredState:
     """The desired trust lists, required SANs and certificates of every node, each with reasons.
 
     `observed` supplies the certificates nodes present today (fqdn → kind → chain, leaf first) for
     peers whose certificate the inventory does not name (`prefer_observed=True`: even where it
     does, which gives the trust the deployment needs *as it is now*); `extra_authorities` adds CA
-    certificates seen on the nodes that may complete a chain. Pure: no network, no writes.
+    certificates seen on the nodes that may complete a chain. `node_trust` (fqdn → store → entries, as
+    observed) is where a node's own issuers are looked for when no authority has them
+    (`authorities_from_nodes`), and `cucm_profiles` (CUCM cluster → secure profile names read through
+    AXL) stands in for a cluster's `phone_security_profiles` when the inventory names none. Pure: no
+    network, no writes.
     """
     when = at or dt.datetime.now(dt.UTC)
-    return _Deriver(inventory, observed or {}, extra_authorities, when, prefer_observed).derive()
+    return _Deriver(inventory, observed or {}, extra_authorities, when, prefer_observed, node_trust,
+                    cucm_profiles).derive()

@@ -30,12 +30,13 @@ from mrakit.rules.nodes import (
     check_versions,
 )
 from mrakit.rules.outlook import check_outlook
+from mrakit.rules.topology import check_topology_drift
 from mrakit.rules.trust import check_list_hygiene, check_peer_drift, check_relations
 
 Check = Callable[[CheckContext], list[Finding]]
 OFFLINE_CHECKS: tuple[Check, ...] = (check_temporary, check_public_edge, check_outlook)
 ONLINE_CHECKS: tuple[Check, ...] = (check_relations, check_peer_drift, check_list_hygiene, check_cucm_by_fqdn,
-                                    check_versions)
+                                    check_versions, check_topology_drift)
 DEFAULT_PORTS = {"traversal": 7001, "sip-tls": 5061, "tomcat": 8443}
 
 
@@ -224,7 +225,8 @@ class _Prover:
             if address is None or not verdicts:
                 return None
             result = mutual_tls(address[0], address[1], server_name=server, trust=self.trust(client.fqdn, store),
-                                client_certificate=client.certificate, client_key_pem=client.key_pem)
+                                client_certificate=client.certificate, client_key_pem=client.key_pem,
+                                protocol="http" if listener == "tomcat" else "sip")
             failed = [v for v in verdicts if not v.valid]
             detail = "; ".join(v.detail for v in failed) if failed else "both directions validate"
             shadowing = any(v.reason is ChainReason.SHADOWED_BY_SAME_SUBJECT for v in failed)
@@ -297,7 +299,8 @@ def doctor(
                                         node=failed.node))
         # Online, judge what the nodes present now; offline, the files the inventory names.
         desired = desired_state(inventory, observed.certificates() if observed else None,
-                                extra_authorities=observed.trust_pool() if observed else (), at=when,
+                                node_trust=observed.node_trust() if observed else None,
+                                cucm_profiles=observed.secure_profiles() if observed else None, at=when,
                                 prefer_observed=observed is not None)
         ctx = CheckContext(inventory, desired, observed, roots, when)
         findings += desired.all_findings()

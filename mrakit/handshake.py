@@ -6,12 +6,14 @@ from __future__ import annotations
 import _ssl
 import ctypes
 import os
+import secrets
 import socket
 import ssl
 import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 from mrakit.errors import MrakitError
 from mrakit.pki.certview import CertView
@@ -93,6 +95,29 @@ def presented_chain(sock: ssl.SSLSocket) -> tuple[CertView, ...]:
     return tuple(certs)
 
 
+Protocol = Literal["sip", "http"]
+
+
+def service_request(protocol: Protocol, server_name: str) -> bytes:
+    """The first words of the service's own protocol: a SIP OPTIONS (SIP TLS, the traversal zone) or
+    an HTTP HEAD (tomcat). Real servers wait for the client to speak after the handshake."""
+    if protocol == "http":
+        return (f"HEAD / HTTP/1.1\r\nHost: {server_name}\r\nUser-Agent: mrakit\r\nConnection: close\r\n\r\n"
+                ).encode()
+    tag = secrets.token_hex(6)
+    return ("\r\n".join([
+        f"OPTIONS sip:{server_name} SIP/2.0",
+        f"Via: SIP/2.0/TLS mrakit.invalid;branch=z9hG4bK{tag}",
+        "Max-Forwards: 70",
+        f"From: <sip:mrakit@mrakit.invalid>;tag={tag}",
+        f"To: <sip:{server_name}>",
+        f"Call-ID: {tag}@mrakit.invalid",
+        "CSeq: 1 OPTIONS",
+        "Accept: application/sdp",
+        "Content-Length: 0",
+    ]) + "\r\n\r\n").encode()
+
+
 def mutual_tls(
     host: str,
     port: int,
@@ -101,11 +126,15 @@ def mutual_tls(
     trust: Sequence[CertView],
     client_certificate: CertView | None = None,
     client_key_pem: str | None = None,
+    protocol: Protocol = "sip",
     timeout: float = 5.0,
+    answer_timeout: float = 3.0,
 ) -> HandshakeResult:
     """Connect as a TLS client that trusts exactly `trust`, presents `client_certificate` (its
-    leaf only, as the products do), checks `server_name`, and reads once so that a server's
-    rejection of the client certificate (TLS 1.3) is seen."""
+    leaf only, as the products do), checks `server_name`, then speaks the service's protocol and
+    reads the answer. A server that rejects the client certificate under TLS 1.3 says so only then
+    (an alert, or a close without answering); one that stays silent for `answer_timeout` seconds
+    sent no rejection and is counted as accepting, with that said in the detail."""
     context = _strict_context(ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT))
     context.check_hostname = True
     context.verify_mode = ssl.CERT_REQUIRED
@@ -123,11 +152,27 @@ def mutual_tls(
             with socket.create_connection((host, port), timeout=timeout) as raw, \
                     context.wrap_socket(raw, server_hostname=server_name) as tls:
                 presented = presented_chain(tls)
-                data = tls.recv(64)
+                version = tls.version()
+                try:
+                    tls.sendall(service_request(protocol, server_name))
+                    tls.settimeout(answer_timeout)
+                    data = tls.recv(256)
+                except TimeoutError:
+                    return HandshakeResult(True, f"handshake completed ({version}); no rejection within "
+                                                 f"{answer_timeout:g} s of the {protocol.upper()} request "
+                                                 "(the server did not answer it)", presented)
+                except ssl.SSLError as exc:
+                    return HandshakeResult(False, f"the server rejected the client certificate after the handshake "
+                                                  f"({exc.reason or exc})", presented)
+                except (ConnectionError, OSError) as exc:
+                    return HandshakeResult(False, f"the server dropped the connection after the handshake "
+                                                  f"({exc}): it rejected the client certificate", presented)
                 if not data:
-                    return HandshakeResult(False, "the server closed the connection after the handshake "
-                                                  "(it rejected the client certificate)", presented)
-                return HandshakeResult(True, f"handshake completed ({tls.version()})", presented)
+                    return HandshakeResult(False, "the server closed the connection after the handshake without "
+                                                  "answering (it rejected the client certificate)", presented)
+                first = data.split(b"\r\n", 1)[0].decode("ascii", "replace")[:60]
+                return HandshakeResult(True, f"handshake completed ({version}); the server answered {first!r}",
+                                       presented)
         except ssl.SSLCertVerificationError as exc:
             return HandshakeResult(False, f"client rejected the server certificate: {exc.verify_message}")
         except ssl.SSLError as exc:

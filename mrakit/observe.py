@@ -11,9 +11,17 @@ from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
-from mrakit.adapters.base import CUCM_SERVICE_OF_KIND, CUCM_TRUST_UNITS, Capabilities, CucmApi, ExpresswayApi
+from mrakit.adapters.base import (
+    CUCM_SERVICE_OF_KIND,
+    CUCM_TRUST_UNITS,
+    Capabilities,
+    CucmApi,
+    ExpresswayApi,
+    PhoneSecurityProfile,
+)
 from mrakit.errors import MrakitError
 from mrakit.inventory.model import Inventory
+from mrakit.inventory.versions import CucmVersion
 from mrakit.pki.certview import CertView
 from mrakit.pki.keys import public_key_sha256
 
@@ -37,6 +45,10 @@ class NodeObservation:
     pending_csr_key: str | None = None  # SHA-256 of the public key of a CSR pending on the box
     cucm_servers: tuple[str, ...] = ()  # control clusters: the CUCM publishers as configured
     trust_readable: bool = True  # False where the product has no API to read its trust (CUCM before 14)
+    cluster_peers: tuple[str, ...] = ()  # Expressway: the peers the box has configured
+    domains: tuple[str, ...] = ()  # Expressway: the domains the box has configured
+    phone_security_profiles: tuple[PhoneSecurityProfile, ...] = ()  # CUCM publisher, through AXL
+    process_nodes: tuple[str, ...] | None = None  # CUCM publisher: call-processing servers, through AXL
 
 
     @property
@@ -80,6 +92,15 @@ class ObservedState:
     def failed(self) -> list[NodeObservation]:
         return [o for o in self.nodes.values() if not o.ok]
 
+    def node_trust(self) -> dict[str, Mapping[str, tuple[CertView, ...]]]:
+        """Every readable node's trust lists by store: where a node's own issuers may be found."""
+        return {fqdn: obs.trust for fqdn, obs in self.nodes.items() if obs.ok}
+
+    def secure_profiles(self) -> dict[str, tuple[str, ...]]:
+        """CUCM cluster → the secure phone security profiles in FQDN form that AXL reported (MRA012)."""
+        return {obs.cluster: tuple(p.name.lower() for p in obs.phone_security_profiles if p.secure and p.fqdn_form)
+                for obs in self.nodes.values() if obs.ok and obs.product == "cucm" and obs.role == "publisher"}
+
 
 def observe_expressway(adapter: ExpresswayApi, cluster: str, role: str) -> NodeObservation:
     try:
@@ -91,31 +112,42 @@ def observe_expressway(adapter: ExpresswayApi, cluster: str, role: str) -> NodeO
             certificates["client"] = client
         pending = adapter.pending_csr()
         cucm_servers = adapter.cucm_servers() if role == "control" else ()
+        peers = adapter.cluster_peers()
+        domains = adapter.domains()
     except MrakitError as exc:
         return NodeObservation(adapter.node, cluster, "expressway", role, error=str(exc))
     pending_key = public_key_sha256(pending.public_key()) if pending is not None else None
     return NodeObservation(adapter.node, cluster, "expressway", role, version, {EXPRESSWAY_STORE: trust},
                            certificates, adapter.capabilities, pending_csr_key=pending_key,
-                           cucm_servers=cucm_servers)
+                           cucm_servers=cucm_servers, cluster_peers=peers, domains=domains)
 
 
 def _before_14(version: str) -> bool:
-    from mrakit.inventory.versions import CucmVersion
-
     try:
         return CucmVersion.parse(version).major < 14
     except ValueError:
         return False
 
 
-def observe_cucm(adapter: CucmApi, cluster: str, role: str) -> NodeObservation:
+def observe_cucm(adapter: CucmApi, cluster: str, role: str, inventory_version: str = "") -> NodeObservation:
+    """A CUCM server through its own platform API. The publisher is also read through AXL (version,
+    phone security profiles, servers); AXL is often active on the publisher alone, so a subscriber's
+    version is the inventory's."""
+    profiles: tuple[PhoneSecurityProfile, ...] = ()
+    process_nodes: tuple[str, ...] | None = None
     try:
-        version = adapter.version()
+        if role == "publisher":
+            version = adapter.version()
+            profiles = adapter.phone_security_profiles()
+            process_nodes = adapter.process_nodes()
+        else:
+            version = inventory_version
         if _before_14(version):
             # No certificate REST before CUCM 14: trust and identities cannot be read (AXL still answers).
             return NodeObservation(adapter.node, cluster, "cucm", role, version, {}, {},
                                    Capabilities(can_remove_trust=False, can_generate_csr=False,
-                                                can_install_certificate=False), trust_readable=False)
+                                                can_install_certificate=False), trust_readable=False,
+                                   phone_security_profiles=profiles, process_nodes=process_nodes)
         trust = {store: adapter.trusted_certificates(store) for store in CUCM_STORES}
         certificates: dict[str, tuple[CertView, ...]] = {}
         for kind, service in CUCM_SERVICE_OF_KIND.items():
@@ -129,7 +161,8 @@ def observe_cucm(adapter: CucmApi, cluster: str, role: str) -> NodeObservation:
                 certificates[kind] = chain
     except MrakitError as exc:
         return NodeObservation(adapter.node, cluster, "cucm", role, error=str(exc))
-    return NodeObservation(adapter.node, cluster, "cucm", role, version, trust, certificates, adapter.capabilities)
+    return NodeObservation(adapter.node, cluster, "cucm", role, version, trust, certificates, adapter.capabilities,
+                           phone_security_profiles=profiles, process_nodes=process_nodes)
 
 
 def observe(
@@ -151,7 +184,8 @@ def observe(
         for node in cucm_cluster.nodes:
             role = "publisher" if node is cucm_cluster.publisher else "subscriber"
             cucm_adapter = cucm[node.fqdn]
-            jobs.append((node.fqdn, lambda a=cucm_adapter, c=cucm_cluster.name, r=role: observe_cucm(a, c, r)))  # type: ignore[misc]
+            jobs.append((node.fqdn, lambda a=cucm_adapter, c=cucm_cluster.name, r=role, v=str(cucm_cluster.version):  # type: ignore[misc]
+                         observe_cucm(a, c, r, v)))
     if only is not None:
         wanted = set(only)
         jobs = [job for job in jobs if job[0] in wanted]

@@ -23,16 +23,19 @@ from mrakit.desired import (
     Reason,
     TrustRelation,
     complete_chain,
+    copies_into_client_store,
     desired_state,
 )
 from mrakit.errors import UnsafePlanError
 from mrakit.findings import Finding, Severity
-from mrakit.inventory.model import CertificateFile, Inventory
+from mrakit.inventory.model import CertificateFile, CucmCluster, Inventory
 from mrakit.observe import NodeObservation, ObservedState, ProgressCallback, observe
 from mrakit.pki.certview import CertView
 from mrakit.pki.chain import ChainReason, verify_chain
 from mrakit.pki.load import load_certificates
+from mrakit.rules.context import CheckContext
 from mrakit.rules.eku import client_certificate_ekus, server_certificate_ekus
+from mrakit.rules.topology import check_topology_drift
 
 FORMAT_VERSION = 1
 ActionKind = Literal["trust.add", "trust.remove", "cert.install", "manual"]
@@ -216,7 +219,11 @@ def _action_id(phase: int, kind: str, node: str, detail: str) -> str:
 
 
 def _label(cluster: str, node: str) -> str:
-    return f"{cluster}/{node.split('.', 1)[0]}"
+    return f"{cluster}/{_short(node)}"
+
+
+def _short(fqdn: str) -> str:
+    return fqdn.split(".", 1)[0]
 
 
 class _Planner:
@@ -241,6 +248,7 @@ class _Planner:
         self._pool: list[CertView] | None = None
         # (validator node, store, fingerprint) -> id of the action adding it
         self.added: dict[tuple[str, str, str], str] = {}
+        self.replacing: set[str] = set()  # CUCM same-name uploads: last in phase 1
 
     def in_scope(self, cluster: str) -> bool:
         return self.limit is None or cluster in self.limit
@@ -279,8 +287,13 @@ class _Planner:
                         "MRA032", f"not on {', '.join(lagging)} yet: trust reaches the subscribers only by "
                                   "replication from the publisher")))
                 action_id = _action_id(PHASE_TRUST, "trust.add", node.node, f"{store}|{entry.fingerprint}")
-                self.added[(node.node, store, entry.fingerprint)] = action_id
                 where = store if node.product == "cucm" else "trusted CA list"
+                same_name = [c for c in obs.trust.get(store, ()) if node.product == "cucm"
+                             and c.subject_name == entry.cert.subject_name and c != entry.cert]
+                if same_name:
+                    self.cucm_same_name(node, store, entry, same_name[0], action_id)
+                    continue
+                self.added[(node.node, store, entry.fingerprint)] = action_id
                 self.actions.append(
                     Action(
                         id=action_id,
@@ -297,6 +310,48 @@ class _Planner:
                         summary=f'add "{entry.cert.display_name}" to the {where} of {_label(node.cluster, node.node)}',
                     )
                 )
+
+    def cucm_same_name(self, node: NodeDesired, store: str, entry: DesiredTrust, old: CertView,
+                       action_id: str) -> None:
+        """CUCM keeps one trust certificate per subject name: a same-name upload replaces the entry when
+        it starts later and is not stored otherwise. A CA renewed under its old name therefore cannot sit
+        beside the old one (no make-before-break on CUCM): the replacement is planned after every other
+        trust addition, and said so; an upload CUCM would not store is a manual step."""
+        label = _label(node.cluster, node.node)
+        new = entry.cert
+        if new.not_before > old.not_before:
+            why = (f'CUCM keeps one certificate per name: this replaces "{old.display_name}" (valid from '
+                   f"{old.not_before:%Y-%m-%d %H:%M:%S}Z, {old.fingerprint_sha256[:16]}…) in {store} on every node "
+                   f"of {node.cluster}; what is still signed by the old CA stops validating there until it is "
+                   "re-issued (installs in phase 2)")
+            self.added[(node.node, store, entry.fingerprint)] = action_id
+            self.replacing.add(action_id)
+            self.actions.append(Action(
+                id=action_id, phase=PHASE_TRUST, kind="trust.add", cluster=node.cluster, node=node.node,
+                product=node.product, store=store, subject=entry.subject, fingerprint=entry.fingerprint,
+                pem=new.pem, reasons=(*entry.reasons, Reason("CUCM002", why)),
+                summary=f'replace "{old.display_name}" with the newer "{new.display_name}" (valid from '
+                        f"{new.not_before:%Y-%m-%d}) in the {store} of {label}"))
+            self.findings.append(Finding(
+                "CUCM002", Severity.WARNING, f"{label}: {why}",
+                fix="plan the certificates signed by the old CA to be re-issued by the new one in the same change",
+                cluster=node.cluster, node=node.node,
+                evidence={"replaced": old.fingerprint_sha256, "by": new.fingerprint_sha256, "store": store}))
+            return
+        manual_id = _action_id(PHASE_TRUST, "manual", node.node, f"{store}|{entry.fingerprint}")
+        self.added[(node.node, store, entry.fingerprint)] = manual_id
+        self.actions.append(Action(
+            id=manual_id, phase=PHASE_TRUST, kind="manual", cluster=node.cluster, node=node.node,
+            product=node.product, store=store, subject=entry.subject, fingerprint=entry.fingerprint,
+            reasons=(*entry.reasons, Reason(
+                "CUCM002", f'{store} already holds "{old.display_name}" of the same name, valid from '
+                           f"{old.not_before:%Y-%m-%d %H:%M:%S}Z, no earlier than this one: CUCM would accept the "
+                           "upload and not store it")),
+            summary=f'add "{new.display_name}" to the {store} of {label} by hand, after removing the same-name entry',
+            instructions=(f"On {node.node}: delete the {store} entry {old.subject!r} (SHA-256 "
+                          f"{old.fingerprint_sha256}) with `set cert delete {store.replace('-trust', '')} <file>` "
+                          "(CLI; REST path unverified), then upload the certificate below to "
+                          f"{store}; what the old entry validated fails until then.")))
 
     # phase 2 -------------------------------------------------------------------------------
     def cert_action(self, cluster: str, node: str, product: str, kind: str, cert_file: CertificateFile,
@@ -375,38 +430,74 @@ class _Planner:
             install = self.cert_action(node.cluster, node.node, node.product, kind, cert_file, "cert.install",
                                        f"install {cert_file.path.name} as the {text}", reasons=reasons,
                                        depends_on=deps)
+            if kind == "server":
+                self.client_store_route(node, obs, cert_file, install)
             self.manual(node.cluster, node.node, node.product,
                         f"restart {_label(node.cluster, node.node)} so the new certificate takes effect",
                         f"On {node.node}: Maintenance > Restart options > Restart (a server certificate installed "
                         "other than through ACME takes effect after a restart).",
                         detail=f"restart|{cert_file.leaf.fingerprint_sha256}", depends_on=(install.id,))
 
+    def client_store_route(self, node: NodeDesired, obs: NodeObservation, cert_file: CertificateFile,
+                           install: Action) -> None:
+        """X15.5: the client store holds a copy of the server certificate (made by the upgrade) until it is
+        replaced; no REST call is known for it. Say what to do once the new server certificate is in."""
+        cluster = self.inventory.expressway.get(node.cluster)
+        if (cluster is None or node.client_certificate is not None or not cluster.split_client_certificate
+                or cluster.role != "control"):
+            return
+        current = obs.certificates.get("client", ())
+        readable = obs.capabilities is not None and obs.capabilities.separate_client_certificate
+        if readable and current[:1] != obs.certificates.get("server", ())[:1]:
+            return  # the client store holds a certificate of its own: not a copy to refresh
+        if not copies_into_client_store(cluster, cert_file.leaf):
+            return  # serverAuth-only: refused before any change (MRA001), as the C presents it as client too
+        how = (f"On {node.node}: Maintenance > Security > Client certificate > Upload server certificate file as "
+               f"client certificate, once {cert_file.path.name} is installed (it has serverAuth and clientAuth; "
+               "no REST call is known for the client store, which until then holds the server certificate copied "
+               "at the upgrade). The edge peers already trust its chain (phase 1).")
+        self.manual(node.cluster, node.node, node.product,
+                    f"copy the new server certificate into the client store of {_label(node.cluster, node.node)}",
+                    how, detail=f"client-store|{cert_file.leaf.fingerprint_sha256}", depends_on=(install.id,))
+
     def cucm_installs(self) -> None:
+        """Identity installs on the server they are about (the platform API is per server); a
+        multi-server certificate once, on the publisher, which distributes it. Each waits for the
+        chain in that server's own trust unit (CUCM001: CUCM refuses the install otherwise)."""
         for cucm in self.inventory.cucm.values():
-            publisher = cucm.publisher.fqdn
-            obs = self.observed.nodes.get(publisher)
-            if not self.in_scope(cucm.name) or obs is None or not obs.ok:
+            if not self.in_scope(cucm.name):
                 continue
-            for kind, cert_file in cucm.certificates.items():
-                current = obs.certificates.get(kind, ())
-                if (current and current[0] == cert_file.leaf) or self.keeps_newer(
-                        cucm.name, publisher, kind, current, cert_file):
+            for server in cucm.nodes:
+                obs = self.observed.nodes.get(server.fqdn)
+                if obs is None or not obs.ok:
                     continue
-                service = CUCM_SERVICE_OF_KIND[kind]
-                rest = cucm.version.major >= 14
-                install = self.cert_action(
-                    cucm.name, publisher, "cucm", kind, cert_file, "cert.install" if rest else "manual",
-                    f"install {cert_file.path.name} as the {service} identity of {_label(cucm.name, publisher)}"
-                    + ("" if rest else " by hand (CUCM before 14 has no certificate REST API)"),
-                    reasons=(Reason("inventory", f"the desired {service} certificate is {cert_file.path.name}"),),
-                    depends_on=self.prerequisites(publisher, kind),
-                    instructions="" if rest else f"On {publisher}: OS Administration > Certificate Management > "
-                    f"Upload Certificate ({service}), after the trust additions of phase 1 are in place.")
-                nodes = ", ".join(n.fqdn for n in cucm.nodes)
-                restart = "Cisco Tomcat" if kind.startswith("tomcat") else "Cisco CallManager and Cisco TFTP"
-                self.manual(cucm.name, publisher, "cucm", f"restart {restart} on every node of {cucm.name}",
-                            f"On each of {nodes}: utils service restart {restart} (CLI).",
-                            detail=f"restart|{kind}", depends_on=(install.id,))
+                for kind, cert_file in cucm.certificates_of(server).items():
+                    multi = cucm.multi_server(kind, server)
+                    if multi and server is not cucm.publisher:
+                        continue
+                    self.cucm_install(cucm, server.fqdn, kind, cert_file, obs, multi)
+
+    def cucm_install(self, cucm: CucmCluster, fqdn: str, kind: str, cert_file: CertificateFile,
+                     obs: NodeObservation, multi: bool) -> None:
+        current = obs.certificates.get(kind, ())
+        if (current and current[0] == cert_file.leaf) or self.keeps_newer(cucm.name, fqdn, kind, current, cert_file):
+            return
+        service = CUCM_SERVICE_OF_KIND[kind]
+        rest = cucm.version.major >= 14
+        what = "multi-server " if multi else ""
+        install = self.cert_action(
+            cucm.name, fqdn, "cucm", kind, cert_file, "cert.install" if rest else "manual",
+            f"install {cert_file.path.name} as the {what}{service} identity of {_label(cucm.name, fqdn)}"
+            + ("" if rest else " by hand (CUCM before 14 has no certificate REST API)"),
+            reasons=(Reason("inventory", f"the desired {service} certificate is {cert_file.path.name}"),),
+            depends_on=self.prerequisites(fqdn, kind),
+            instructions="" if rest else f"On {fqdn}: OS Administration > Certificate Management > "
+            f"Upload Certificate ({service}), after the trust additions of phase 1 are in place.")
+        where = [n.fqdn for n in cucm.nodes] if multi else [fqdn]
+        restart = "Cisco Tomcat" if kind.startswith("tomcat") else "Cisco CallManager and Cisco TFTP"
+        self.manual(cucm.name, fqdn, "cucm", f"restart {restart} on {', '.join(_short(n) for n in where)}",
+                    f"On {' and on '.join(where)}: utils service restart {restart} (CLI).",
+                    detail=f"restart|{kind}", depends_on=(install.id,))
 
     def self_signed_cucm_steps(self) -> None:
         """A CUCM node on self-signed tomcat and CallManager certificates of one subject cannot serve
@@ -602,7 +693,8 @@ class _Planner:
                 detail = f"{store}|{cert.fingerprint_sha256}|{why[:9]}"
                 label = _label(node.cluster, node.node)
                 how = ("Maintenance > Security > Trusted CA list: select the entry and Delete"
-                       if node.product == "expressway" else f"CLI: set cert delete {store} <file name>")
+                       if node.product == "expressway" else
+                       f"CLI: set cert delete {store.replace('-trust', '')} <file name> (REST path unverified)")
                 kind: ActionKind = "trust.remove" if can_remove else "manual"
                 self.actions.append(Action(
                     id=_action_id(PHASE_PRUNE, kind, node.node, detail), phase=PHASE_PRUNE, kind=kind,
@@ -611,8 +703,9 @@ class _Planner:
                     reasons=(Reason("prune", f'"{cert.display_name}" is {why}'),),
                     summary=f'remove "{cert.display_name}" from {label}' + ("" if can_remove else " by hand"),
                     instructions="" if can_remove else (
-                        f"On {node.node}, {how}: subject {cert.subject!r}, SHA-256 {cert.fingerprint_sha256} "
-                        "(no API can delete it).")))
+                        f"On {node.node}, {how}: subject {cert.subject!r}, SHA-256 {cert.fingerprint_sha256}"
+                        + (" (no REST call is known to delete it)." if node.product == "expressway" else
+                           " (a REST delete is listed by Cisco, but its path is unverified)."))))
 
     def cucm_version_steps(self) -> None:
         for cucm in self.inventory.cucm.values():
@@ -657,8 +750,8 @@ class _Planner:
         # trust entries decides which of two same-subject entries wins (MRA022).
         return sorted(
             self.actions,
-            key=lambda a: (a.phase, cluster_order.get(a.cluster, 0), node_order.get(a.node, 0), order[a.kind],
-                           created[a.id]),
+            key=lambda a: (a.phase, a.id in self.replacing, cluster_order.get(a.cluster, 0), node_order.get(a.node, 0),
+                           order[a.kind], created[a.id]),
         )
 
 
@@ -708,11 +801,13 @@ def compute_plan(
     at: dt.datetime | None = None,
 ) -> Plan:
     """The plan for `inventory` given what was observed. Pure: no network, no writes."""
-    desired = desired_state(inventory, observed.certificates(), extra_authorities=observed.trust_pool(), at=at)
+    desired = desired_state(inventory, observed.certificates(), node_trust=observed.node_trust(),
+                            cucm_profiles=observed.secure_profiles(), at=at)
     planner = _Planner(inventory, desired, observed, limit=limit, force=force, max_removal_ratio=max_removal_ratio)
     actions = planner.build()
     refuse_bad_installs(desired, actions)
-    findings = [*desired.all_findings(), *planner.findings]
+    drift = check_topology_drift(CheckContext(inventory, desired, observed, (), at or dt.datetime.now(dt.UTC)))
+    findings = [*desired.all_findings(), *planner.findings, *drift]
     for failed in observed.failed():
         findings.append(
             Finding(

@@ -45,6 +45,7 @@ class CsrRequest:
     public_key_sha256: str
     key_file: str | None = None
     requested_at: str = ""
+    multi_server: bool = False  # CUCM: one certificate for the whole cluster, requested on the publisher
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
@@ -93,10 +94,37 @@ def request_csrs(
         raise MrakitError("--client needs --local-key: no REST call is known to generate a client CSR on the box, "
                           "and the box's CSR call would replace a server CSR pending there")
     directory = Path(out_dir).resolve()  # the manifest records absolute paths: sign may run elsewhere
-    desired = desired_state(inventory)
+    # Secure phone security profiles the inventory does not name are read through AXL (MRA012).
+    needs_axl = expressway and any(c.secure_registration and c.phone_security_profiles is None
+                                   for c in inventory.cucm.values())
+    own = connections is None and (not local_key or needs_axl)
+    conns = connect(inventory, environ=environ) if own else connections
+    try:
+        profiles = _axl_profiles(inventory, conns) if needs_axl and conns is not None else {}
+        return _request_csrs(inventory, directory, conns, profiles, clusters=clusters, peers=peers,
+                             cucm_services=cucm_services, client=client, local_key=local_key, expressway=expressway)
+    finally:
+        if own:
+            conns.close()
+
+
+def _axl_profiles(inventory: Inventory, connections: Any) -> dict[str, tuple[str, ...]]:
+    profiles = {}
+    for cucm in inventory.cucm.values():
+        if cucm.secure_registration and cucm.phone_security_profiles is None:
+            read = connections.cucm[cucm.publisher.fqdn].phone_security_profiles()
+            profiles[cucm.name] = tuple(p.name.lower() for p in read if p.secure and p.fqdn_form)
+    return profiles
+
+
+def _request_csrs(inventory: Inventory, directory: Path, conns: Any, profiles: Mapping[str, tuple[str, ...]], *,
+                  clusters: Sequence[str] | None, peers: Sequence[str] | None, cucm_services: Sequence[str],
+                  client: bool, local_key: bool, expressway: bool) -> list[CsrRequest]:
+    desired = desired_state(inventory, cucm_profiles=profiles)
     wanted_clusters = set(clusters) if clusters else None
     wanted_peers = {p.lower() for p in peers} if peers else None
-    plans: list[tuple[str, str, str, str, str, tuple[str, ...]]] = []  # cluster, node, product, kind, cn, sans
+    # cluster, node, product, kind, cn, sans, multi-server
+    plans: list[tuple[str, str, str, str, str, tuple[str, ...], bool]] = []
     for cluster in inventory.expressway.values() if expressway else ():
         if wanted_clusters is not None and cluster.name not in wanted_clusters:
             continue
@@ -112,42 +140,44 @@ def request_csrs(
                 raise MrakitError(f"{peer.fqdn}: the required SANs take {length} characters; the Expressway ignores "
                                   f"everything past {SAN_FIELD_LIMIT} (MRA006): reduce domains, aliases or profiles")
             plans.append((cluster.name, peer.fqdn, "expressway", "client" if client else "server",
-                          node.common_name or peer.fqdn, sans))
+                          node.common_name or peer.fqdn, sans, False))
     for cucm in inventory.cucm.values():
         if wanted_clusters is not None and cucm.name not in wanted_clusters:
             continue
         for kind in cucm_services:
             if kind not in CUCM_SERVICES:
                 raise MrakitError(f"unknown CUCM certificate {kind!r}; use {', '.join(CUCM_SERVICES)}")
-            names = tuple(n.fqdn for n in cucm.nodes)
-            plans.append((cucm.name, cucm.publisher.fqdn, "cucm", kind, cucm.publisher.fqdn, names))
+            if kind in cucm.certificates:
+                # The inventory keeps a multi-server certificate for this kind: one CSR, on the publisher.
+                names = tuple(n.fqdn for n in cucm.nodes)
+                plans.append((cucm.name, cucm.publisher.fqdn, "cucm", kind, cucm.publisher.fqdn, names, True))
+                continue
+            for server in cucm.nodes:  # one certificate per server, each requested on its own server
+                if wanted_peers is not None and server.fqdn not in wanted_peers:
+                    continue
+                plans.append((cucm.name, server.fqdn, "cucm", kind, server.fqdn, (server.fqdn,), False))
     if not plans:
         raise MrakitError("no node matches the selection (check --cluster and --peer)")
     directory.mkdir(parents=True, exist_ok=True)
     now = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
     requests: list[CsrRequest] = []
-    own = connections is None and not local_key
-    conns = connect(inventory, environ=environ) if own else connections
-    try:
-        for cluster_name, fqdn, product, kind, common_name, sans in plans:
-            stem = fqdn if kind == "server" else f"{fqdn}-{kind}"
-            key_file = None
-            if local_key:
-                key = generate_private_key("rsa2048")
-                key_file = str(write_private_key(directory / f"{stem}.key", key))
-                csr = build_csr(key, common_name, sans)
-            elif product == "expressway":
-                csr = conns.expressway[fqdn].generate_csr(common_name, sans)
-            else:
-                csr = conns.cucm[fqdn].generate_csr(CUCM_SERVICES[kind], common_name, sans)
-            csr_path = directory / f"{stem}.csr"
-            csr_path.write_text(csr_pem(csr))
-            requests.append(CsrRequest(cluster_name, fqdn, product, kind, common_name, tuple(sans),
-                                       "local-key" if local_key else "on-box", str(csr_path),
-                                       public_key_sha256(csr.public_key()), key_file, now))
-    finally:
-        if own:
-            conns.close()
+    for cluster_name, fqdn, product, kind, common_name, sans, multi in plans:
+        stem = fqdn if kind == "server" else f"{fqdn}-{kind}"
+        key_file = None
+        if local_key:
+            key = generate_private_key("rsa2048")
+            key_file = str(write_private_key(directory / f"{stem}.key", key))
+            csr = build_csr(key, common_name, sans)
+        elif product == "expressway":
+            csr = conns.expressway[fqdn].generate_csr(common_name, sans)
+        else:
+            csr = conns.cucm[fqdn].generate_csr(CUCM_SERVICES[kind], common_name, sans,
+                                                distribution="multi-server" if multi else "this-server")
+        csr_path = directory / f"{stem}.csr"
+        csr_path.write_text(csr_pem(csr))
+        requests.append(CsrRequest(cluster_name, fqdn, product, kind, common_name, tuple(sans),
+                                   "local-key" if local_key else "on-box", str(csr_path),
+                                   public_key_sha256(csr.public_key()), key_file, now, multi))
     _write_manifest(directory, requests)
     return requests
 
@@ -232,6 +262,7 @@ class MatchedCertificate:
     kind: str
     file: Path
     key_file: Path | None = None  # the local key it was requested with (--local-key), if any
+    multi_server: bool = False  # a CUCM certificate for the whole cluster
 
 
 def match_certificates(
@@ -243,11 +274,11 @@ def match_certificates(
     manifest there, or observed on the nodes: fqdn → public key SHA-256) or local key it completes.
     A certificate that matches nothing is refused: nothing is changed."""
     folder = Path(directory)
-    by_key: dict[str, tuple[str, str, str | None]] = {}
+    by_key: dict[str, tuple[str, str, str | None, bool]] = {}
     for request in read_manifest(folder):
-        by_key[request.public_key_sha256] = (request.node, request.kind, request.key_file)
+        by_key[request.public_key_sha256] = (request.node, request.kind, request.key_file, request.multi_server)
     for fqdn, key_sha in (pending_keys or {}).items():
-        by_key.setdefault(key_sha, (fqdn, "server", None))
+        by_key.setdefault(key_sha, (fqdn, "server", None, False))
     matched: list[MatchedCertificate] = []
     for path in sorted(folder.glob("*.pem")) + sorted(folder.glob("*.crt")) + sorted(folder.glob("*.cer")):
         leaf = load_certificate_file(path)  # a damaged file is refused (PkiError names it), never skipped
@@ -257,7 +288,7 @@ def match_certificates(
         if hit is None:
             raise MrakitError(f"{path}: {leaf.display_name!r} matches no pending CSR and no key of the manifest; "
                               "refusing it (was it signed for another request?)")
-        matched.append(MatchedCertificate(hit[0], hit[1], path, Path(hit[2]) if hit[2] else None))
+        matched.append(MatchedCertificate(hit[0], hit[1], path, Path(hit[2]) if hit[2] else None, hit[3]))
     return matched
 
 
@@ -275,10 +306,14 @@ def with_certificates(inventory: Inventory, matched: Sequence[MatchedCertificate
                     for p in cluster.peers)
                 expressway[name] = replace(cluster, peers=peers)
         for name, cluster_c in cucm.items():
-            if cluster_c.publisher.fqdn == item.node and item.kind in CUCM_SERVICES:
-                certificates = dict(cluster_c.certificates)
-                certificates[item.kind] = cert_file
-                cucm[name] = replace(cluster_c, certificates=certificates)
+            if item.kind not in CUCM_SERVICES or not any(n.fqdn == item.node for n in cluster_c.nodes):
+                continue
+            if item.multi_server:
+                cucm[name] = replace(cluster_c, certificates={**cluster_c.certificates, item.kind: cert_file})
+                continue
+            servers = tuple(replace(n, certificates={**n.certificates, item.kind: cert_file}) if n.fqdn == item.node
+                            else n for n in cluster_c.nodes)
+            cucm[name] = replace(cluster_c, publisher=servers[0], subscribers=servers[1:])
     return replace(inventory, expressway=expressway, cucm=cucm)
 
 

@@ -23,10 +23,12 @@ def envelope(body: str, version: str = AXL_VERSION) -> str:
     return _ENVELOPE.format(version=version, body=body)
 
 
+# The returned tags must exist in the schema type (RPhoneSecurityProfile has deviceSecurityMode, not
+# securityMode): AXL answers a SOAP fault for a tag it does not know.
 def list_phone_security_profile(version: str = AXL_VERSION) -> str:
     return envelope(
         "<ns:listPhoneSecurityProfile><searchCriteria><name>%</name></searchCriteria><returnedTags>"
-        "<name/><phoneType/><securityMode/></returnedTags></ns:listPhoneSecurityProfile>",
+        "<name/><phoneType/><deviceSecurityMode/></returnedTags></ns:listPhoneSecurityProfile>",
         version,
     )
 
@@ -34,9 +36,32 @@ def list_phone_security_profile(version: str = AXL_VERSION) -> str:
 def list_process_node(version: str = AXL_VERSION) -> str:
     return envelope(
         "<ns:listProcessNode><searchCriteria><name>%</name></searchCriteria><returnedTags><name/>"
-        "</returnedTags></ns:listProcessNode>",
+        "<processNodeRole/></returnedTags></ns:listProcessNode>",
         version,
     )
+
+
+# Only call-processing nodes are CUCM servers; IM and Presence servers are process nodes too, and the
+# EnterpriseWideData row is no server at all.
+CALL_PROCESSING_ROLE = "CUCM Voice/Video"
+ENTERPRISE_WIDE_DATA = "EnterpriseWideData"
+
+
+def soap_action(operation: str, version: str = AXL_VERSION) -> str:
+    """The SOAPAction header value CUCM expects: the schema version and the operation, quoted."""
+    return f'"CUCM:DB ver={version} {operation}"'
+
+
+def fault_string(xml_text: str) -> str | None:
+    """The faultstring of a SOAP fault, or None when the answer is no fault."""
+    try:
+        root = ET.fromstring(xml_text)
+    except ET.ParseError:
+        return None
+    for element in root.iter():
+        if element.tag.rsplit("}", 1)[-1] == "faultstring":
+            return (element.text or "").strip()
+    return None
 
 
 def get_ccm_version(version: str = AXL_VERSION) -> str:

@@ -6,6 +6,7 @@ into a manual step with instructions instead of skipping silently.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
@@ -17,6 +18,13 @@ CUCM_TRUST_UNITS = ("tomcat-trust", "CallManager-trust")
 # The inventory's certificate kinds and the CUCM service (identity) each one is.
 CUCM_SERVICE_OF_KIND = {"tomcat": "tomcat", "callmanager": "CallManager", "tomcat_ecdsa": "tomcat-ECDSA",
                         "callmanager_ecdsa": "CallManager-ECDSA"}
+
+
+def pending_csr_lacks(node: str, missing: Sequence[str], *, already_pending: bool) -> str:
+    """What to say when the CSR on an Expressway lacks names asked for (the box keeps one CSR at a time)."""
+    what = "a CSR was already pending on" if already_pending else "the CSR generated on"
+    return (f"{what} {node} lacks SAN(s) {', '.join(missing)}; discard it on the box (Maintenance > Security > "
+            "Server certificate > Discard CSR) and run `mrakit csr` again")
 
 
 @dataclass(frozen=True)
@@ -36,6 +44,12 @@ class PhoneSecurityProfile:
     @property
     def secure(self) -> bool:
         return self.security_mode.lower() in ("encrypted", "authenticated")
+
+    @property
+    def fqdn_form(self) -> bool:
+        """Named like a domain (secure-8865.acme.local): the form an Expressway-C SAN can carry (MRA012)."""
+        name = self.name.strip()
+        return "." in name and " " not in name and not name.startswith(".") and not name.endswith(".")
 
 
 @runtime_checkable
@@ -81,6 +95,14 @@ class ExpresswayApi(Protocol):
         """Control clusters: how each CUCM publisher is configured (name or address; MRA034)."""
         ...
 
+    def cluster_peers(self) -> tuple[str, ...]:
+        """The cluster's peers as configured on the box (lower case)."""
+        ...
+
+    def domains(self) -> tuple[str, ...]:
+        """The domains configured on the box (lower case)."""
+        ...
+
     def pending_csr(self) -> x509.CertificateSigningRequest | None:
         """The CSR generated on the box and not yet completed, if any."""
         ...
@@ -94,7 +116,8 @@ class ExpresswayApi(Protocol):
 
 @runtime_checkable
 class CucmApi(Protocol):
-    """One CUCM node. Trust uploaded on the publisher replicates to the subscribers."""
+    """One CUCM server, through its own platform API (and AXL). Trust uploaded on the publisher
+    replicates to the subscribers; identities and CSRs are per server."""
 
     node: str
 
@@ -111,10 +134,17 @@ class CucmApi(Protocol):
 
     def identity_certificate(self, service: str) -> tuple[CertView, ...]: ...
 
-    def generate_csr(self, service: str, common_name: str, sans: tuple[str, ...]) -> x509.CertificateSigningRequest: ...
+    def generate_csr(self, service: str, common_name: str, sans: tuple[str, ...],
+                     distribution: str = "this-server") -> x509.CertificateSigningRequest:
+        """A CSR on this server; `multi-server` (on the publisher) for one certificate for the whole cluster."""
+        ...
 
     def install_identity_certificate(self, service: str, chain: tuple[CertView, ...]) -> None: ...
 
-    def phone_security_profiles(self) -> tuple[PhoneSecurityProfile, ...]: ...
+    def phone_security_profiles(self) -> tuple[PhoneSecurityProfile, ...]:
+        """Every phone security profile of the cluster (AXL listPhoneSecurityProfile)."""
+        ...
 
-    def process_nodes(self) -> tuple[str, ...]: ...
+    def process_nodes(self) -> tuple[str, ...]:
+        """The cluster's call-processing servers, lower case (AXL listProcessNode; IM&P left out)."""
+        ...

@@ -6,18 +6,28 @@ capabilities missing and the planner makes them manual steps.
 
 from __future__ import annotations
 
+import requests
 from cryptography import x509
 
-from mrakit.adapters.base import Capabilities
+from mrakit.adapters.base import Capabilities, pending_csr_lacks
 from mrakit.adapters.rest import RestClient, RestSettings, json_of
 from mrakit.errors import AdapterError, PkiError, UnsupportedOperation
 from mrakit.pki.certview import CertView
+from mrakit.pki.keys import csr_dns_names
 from mrakit.pki.load import certificates_to_pem, load_certificates, load_csr
 
 _CSRF = {"X-CSRF-Header": "mrakit"}
 ROOT = "/api/provisioning/certs/root"
 SERVER = "/api/provisioning/certs/server"
 CSR = "/api/provisioning/certs/generate_csr"
+
+
+def _message(response: requests.Response) -> str:
+    try:
+        data = response.json()
+    except ValueError:
+        return ""
+    return str(data.get("Message", "")).strip().lower() if isinstance(data, dict) else ""
 
 
 def _pem_list(text: str, node: str, what: str) -> tuple[CertView, ...]:
@@ -56,9 +66,14 @@ class ExpresswayRest:
         return _pem_list(self.client.read(ROOT).text, self.node, "trusted CA list")
 
     def add_trusted_ca(self, cert: CertView) -> None:
+        """Append, then read the list back: an upload counts only once the box holds it."""
         files = {"file": (f"{cert.fingerprint_sha256[:16]}.pem", cert.pem.encode("ascii"), "application/x-pem-file")}
         self.client.write("POST", ROOT, files=files, headers=_CSRF,
                           already_done=lambda: cert in self.trusted_cas())
+        if cert not in self.trusted_cas():
+            raise AdapterError(f"{self.node} accepted the upload of {cert.display_name!r} "
+                               f"({cert.fingerprint_sha256[:16]}…) but its trusted CA list does not hold it",
+                               node=self.node)
 
     def remove_trusted_ca(self, cert: CertView) -> None:
         raise UnsupportedOperation(
@@ -72,20 +87,41 @@ class ExpresswayRest:
 
     def generate_csr(self, common_name: str, sans: tuple[str, ...],
                      key_length: int = 2048) -> x509.CertificateSigningRequest:
-        additional = [s for s in sans if s not in (common_name, self.node)]
-        body = {"Additional_FQDNS": additional, "CommonName": common_name, "KeyLength": key_length,
-                "DigestAlgorithm": "SHA-256"}
-        response = self.client.write("POST", CSR, json=body, headers=_CSRF)
-        text = ""
-        if response is not None:
-            try:
-                answer = response.json()
-            except ValueError:
-                answer = None
-            text = str(answer.get("CSR") or "") if isinstance(answer, dict) else ""
-        if not text:
-            text = self.client.read(CSR).text
-        return load_csr(text.encode("utf-8"), source=f"{self.node} pending CSR")
+        """Generate a CSR on the box. The box takes the CN from its own name (no request key sets it)
+        and puts its own FQDN in the SANs; every other name goes in `Additional_FQDNS`. The POST
+        answer carries no CSR: it is read back with GET. A CSR already pending (`Conflict`) is reused
+        when it has every SAN asked for; `common_name` is what the SANs must cover, not a request."""
+        additional = [s for s in sans if s != self.node]
+        body = {"Additional_FQDNS": additional, "KeyLength": key_length, "DigestAlgorithm": "sha256"}
+        conflict = False
+        try:
+            response = self.client.write("POST", CSR, json=body, headers=_CSRF)
+        except AdapterError as exc:
+            if exc.status != 409:
+                raise
+            conflict = True
+        else:
+            conflict = response is not None and _message(response) == "conflict"
+        csr = self.pending_csr()
+        if csr is None:
+            raise AdapterError(f"{self.node} accepted the CSR request but has no pending CSR to read back",
+                               node=self.node)
+        have = {n.lower() for n in csr_dns_names(csr)}
+        missing = [s for s in sans if s.lower() not in have]
+        if missing:
+            raise AdapterError(pending_csr_lacks(self.node, missing, already_pending=conflict), node=self.node)
+        return csr
+
+    def cluster_peers(self) -> tuple[str, ...]:
+        """The cluster's peers as the box has them configured (names or addresses)."""
+        data = json_of(self.client.read("/api/v1/provisioning/common/cluster/peers"), self.node, "cluster peers")
+        items = data if isinstance(data, list) else []
+        return tuple(str(i["PeerAddress"]).lower() for i in items if isinstance(i, dict) and i.get("PeerAddress"))
+
+    def domains(self) -> tuple[str, ...]:
+        data = json_of(self.client.read("/api/provisioning/common/domain"), self.node, "domains")
+        items = data if isinstance(data, list) else []
+        return tuple(str(i.get("Name", "")).lower() for i in items if isinstance(i, dict) and i.get("Name"))
 
     def cucm_servers(self) -> tuple[str, ...]:
         try:

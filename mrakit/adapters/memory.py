@@ -11,10 +11,12 @@ from contextlib import contextmanager
 
 from cryptography import x509
 
-from mrakit.adapters.base import Capabilities, PhoneSecurityProfile
+from mrakit.adapters.axl import CALL_PROCESSING_ROLE
+from mrakit.adapters.base import Capabilities, PhoneSecurityProfile, pending_csr_lacks
 from mrakit.errors import AdapterError, UnsupportedOperation
 from mrakit.lab.model import CUCM_UNIT_SERVICES, CucmNode, ExpresswayNode, ProductError, csr_from_pem
 from mrakit.pki.certview import CertView
+from mrakit.pki.keys import csr_dns_names
 from mrakit.pki.load import certificates_to_pem, load_certificates
 
 
@@ -60,6 +62,8 @@ class MemoryExpressway:
     def add_trusted_ca(self, cert: CertView) -> None:
         self._call("add")
         self.state.append_trust(cert.pem)
+        if cert not in self.trusted_cas():
+            raise AdapterError(f"{self.node} did not store {cert.display_name!r}", node=self.node)
 
     def remove_trusted_ca(self, cert: CertView) -> None:
         if not self.capabilities.can_remove_trust:
@@ -80,11 +84,29 @@ class MemoryExpressway:
     def generate_csr(
         self, common_name: str, sans: tuple[str, ...], key_length: int = 2048
     ) -> x509.CertificateSigningRequest:
+        """As on the box: the CN is the box's own name, and a pending CSR is reused when it has every SAN."""
         self._call("csr")
-        return csr_from_pem(self.state.generate_csr(common_name, list(sans), key_length))
+        conflict = False
+        try:
+            self.state.generate_csr([s for s in sans if s != self.node], key_length)
+        except ProductError as exc:
+            if exc.status != 409:
+                raise AdapterError(f"{self.node}: {exc.message}", node=self.node, status=exc.status) from None
+            conflict = True
+        csr = csr_from_pem(self.state.pending_csr)
+        missing = [s for s in sans if s.lower() not in {n.lower() for n in csr_dns_names(csr)}]
+        if missing:
+            raise AdapterError(pending_csr_lacks(self.node, missing, already_pending=conflict), node=self.node)
+        return csr
 
     def cucm_servers(self) -> tuple[str, ...]:
         return tuple(self.state.cucm_publishers) if self.state.role == "control" else ()
+
+    def cluster_peers(self) -> tuple[str, ...]:
+        return tuple(p.lower() for p in self.state.cluster_peers)
+
+    def domains(self) -> tuple[str, ...]:
+        return tuple(d.lower() for d in self.state.domains)
 
     def pending_csr(self) -> x509.CertificateSigningRequest | None:
         return csr_from_pem(self.state.pending_csr) if self.state.pending_csr else None
@@ -125,6 +147,9 @@ class MemoryCucm:
         self.writes += 1
         for node in [self.state, *self.subscribers]:
             node.add_trust(unit, cert.pem)
+        if cert not in self.trusted_certificates(unit):
+            raise AdapterError(f"{self.node} accepted {cert.display_name!r} but did not store it (a same-name "
+                               f"certificate that starts later is in {unit})", node=self.node)
 
     def remove_trusted_certificate(self, unit: str, cert: CertView) -> None:
         raise UnsupportedOperation("CUCM has no known API to delete a trust certificate", node=self.node)
@@ -132,9 +157,11 @@ class MemoryCucm:
     def identity_certificate(self, service: str) -> tuple[CertView, ...]:
         return _certs(self.state.identities.get(service, []))
 
-    def generate_csr(self, service: str, common_name: str, sans: tuple[str, ...]) -> x509.CertificateSigningRequest:
+    def generate_csr(self, service: str, common_name: str, sans: tuple[str, ...],
+                     distribution: str = "this-server") -> x509.CertificateSigningRequest:
         self.writes += 1
-        return csr_from_pem(self.state.generate_csr(service, common_name, list(sans)))
+        return csr_from_pem(self.state.generate_csr(service, common_name, list(sans),
+                                                    multi_server=distribution == "multi-server"))
 
     def install_identity_certificate(self, service: str, chain: tuple[CertView, ...]) -> None:
         self.writes += 1
@@ -143,9 +170,10 @@ class MemoryCucm:
 
     def phone_security_profiles(self) -> tuple[PhoneSecurityProfile, ...]:
         return tuple(
-            PhoneSecurityProfile(p["name"], p.get("phoneType", ""), p.get("securityMode", ""))
+            PhoneSecurityProfile(p["name"], p.get("phoneType", ""), p.get("deviceSecurityMode", ""))
             for p in self.state.profiles
         )
 
     def process_nodes(self) -> tuple[str, ...]:
-        return tuple(self.state.process_nodes)
+        return tuple(n["name"].lower() for n in self.state.process_nodes
+                     if n.get("processNodeRole") == CALL_PROCESSING_ROLE)

@@ -4,6 +4,7 @@ writes whose outcome is unknown."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -78,11 +79,17 @@ class _Transient(Exception):
         self.ambiguous = ambiguous  # the request may have been processed
 
 
+_FAULT = re.compile(r"<(?:\w+:)?faultstring>(.*?)</(?:\w+:)?faultstring>", re.DOTALL)
+
+
 def _product_message(response: requests.Response) -> str:
     try:
         data = response.json()
     except ValueError:
         text = response.text.strip()
+        fault = _FAULT.search(text)  # a SOAP fault (AXL): its faultstring, not the envelope
+        if fault:
+            return "SOAP fault: " + fault.group(1).strip()[:200]
         return text[:200] if text else response.reason or ""
     if isinstance(data, dict):
         for key in ("Message", "message", "error", "detail"):

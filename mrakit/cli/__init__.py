@@ -17,6 +17,7 @@ from mrakit.cli.common import EXIT_FAILED, fail
 from mrakit.cli.doctor import doctor_command, probe_command
 from mrakit.cli.inventory import desired, validate
 from mrakit.cli.lab import lab_group
+from mrakit.cli.ping import ping_command
 from mrakit.cli.plan import apply_command, plan_command
 from mrakit.cli.renew import csr_command, sign_command
 from mrakit.errors import MrakitError
@@ -30,6 +31,7 @@ def cli() -> None:
 
 cli.add_command(cert_group)
 cli.add_command(validate)
+cli.add_command(ping_command)
 cli.add_command(desired)
 cli.add_command(lab_group)
 cli.add_command(plan_command)

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import click
 
-from mrakit.adapters.connect import resolve_credentials
 from mrakit.cli.common import echo_json
+from mrakit.inventory.credentials import resolve_credentials
 from mrakit.inventory.load import load_inventory
 from mrakit.lab.seed import SCENARIOS, init_lab, reset_lab
 from mrakit.lab.server import started_lab

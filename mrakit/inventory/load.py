@@ -126,6 +126,7 @@ class _Builder:
             timeouts=Timeouts(**raw.get("timeouts", {})),
             prune=raw.get("prune", False),
             max_removal_ratio=float(raw.get("max_removal_ratio", 0.3)),
+            authorities_from_nodes=raw.get("authorities_from_nodes", True),
         )
 
     def authorities(self, raw: Mapping[str, Any]) -> dict[str, Authority]:
@@ -166,6 +167,7 @@ class _Builder:
                     client_certificate=self.certificate_file(
                         (*at, "client_certificate"), peer.get("client_certificate"), peer.get("client_key")
                     ),
+                    api_port=peer.get("api_port", 443),
                 )
             )
         federation = raw.get("xmpp_federation", {})
@@ -186,27 +188,56 @@ class _Builder:
             prune=raw.get("prune"),
         )
 
+    def cucm_credentials(self, path: tuple[str | int, ...], raw: Mapping[str, Any]) -> dict[str, Credential]:
+        return {api: self.credential((*path, api), value) for api, value in raw.items()}
+
+    def cucm_certificates(self, path: tuple[str | int, ...], raw: Mapping[str, Any]) -> dict[str, CertificateFile]:
+        certificates = {}
+        for kind in CUCM_CERTIFICATE_KINDS:
+            cert_file = self.certificate_file((*path, kind), raw.get(kind))
+            if cert_file is not None:
+                certificates[kind] = cert_file
+        return certificates
+
+    def cucm_node(self, path: tuple[str | int, ...], raw: Mapping[str, Any]) -> CucmNode:
+        return CucmNode(
+            raw["fqdn"].lower(), raw.get("address"), api_port=raw.get("api_port", 443),
+            certificates=self.cucm_certificates((*path, "certificates"), raw.get("certificates", {})),
+            credentials=self.cucm_credentials((*path, "credentials"), raw.get("credentials", {})),
+        )
+
     def cucm_cluster(self, name: str, raw: Mapping[str, Any]) -> CucmCluster:
         here: tuple[str | int, ...] = ("cucm", name)
         try:
             version = CucmVersion.parse(str(raw["version"]))
         except ValueError as exc:
             raise self.error((*here, "version"), str(exc)) from None
-        certificates = {}
-        for kind in CUCM_CERTIFICATE_KINDS:
-            cert_file = self.certificate_file((*here, "certificates", kind), raw.get("certificates", {}).get(kind))
-            if cert_file is not None:
-                certificates[kind] = cert_file
+        certificates = self.cucm_certificates((*here, "certificates"), raw.get("certificates", {}))
         profiles = raw.get("phone_security_profiles")
+        publisher = self.cucm_node((*here, "publisher"), raw["publisher"])
+        subscribers = tuple(self.cucm_node((*here, "subscribers", index), s)
+                            for index, s in enumerate(raw.get("subscribers", [])))
+        for kind, cert_file in certificates.items():
+            # A cluster-level certificate is a multi-server one: it must name every server.
+            names = {n.lower() for n in cert_file.leaf.dns_sans}
+            missing = [n.fqdn for n in (publisher, *subscribers) if n.fqdn not in names]
+            if missing:
+                raise self.error(
+                    (*here, "certificates", kind),
+                    f"{raw['certificates'][kind]} is a multi-server {kind} certificate for the whole cluster, but "
+                    f"its SANs do not name {', '.join(missing)}; name every server, or give each server its own "
+                    "certificate under its 'certificates'")
         return CucmCluster(
             name=name,
             version=version,
-            publisher=CucmNode(raw["publisher"]["fqdn"].lower(), raw["publisher"].get("address")),
-            subscribers=tuple(CucmNode(s["fqdn"].lower(), s.get("address")) for s in raw.get("subscribers", [])),
+            publisher=publisher,
+            subscribers=subscribers,
             tls_verify=raw.get("tls_verify", True),
             secure_registration=raw.get("secure_registration", False),
             phone_security_profiles=tuple(p.lower() for p in profiles) if profiles is not None else None,
             certificates=certificates,
+            credentials=self.cucm_credentials((*here, "credentials"), raw.get("credentials", {})),
+            axl_port=raw.get("axl_port", 8443),
         )
 
     def lab(self, raw: Mapping[str, Any]) -> LabSettings:
@@ -325,7 +356,7 @@ def _content_hash(text: str, inventory: Inventory) -> str:
                 if cert_file is not None:
                     named.append((str(cert_file.path), tuple(c.fingerprint_sha256 for c in cert_file.certificates)))
     for cucm in inventory.cucm.values():
-        for cert_file in cucm.certificates.values():
+        for cert_file in [*cucm.certificates.values(), *(f for n in cucm.nodes for f in n.certificates.values())]:
             named.append((str(cert_file.path), tuple(c.fingerprint_sha256 for c in cert_file.certificates)))
     for path, fingerprints in sorted(named):
         digest.update(f"\n{path}:{','.join(fingerprints)}".encode())

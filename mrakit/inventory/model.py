@@ -74,6 +74,7 @@ class ExpresswayPeer:
     address: str | None = None
     certificate: CertificateFile | None = None
     client_certificate: CertificateFile | None = None
+    api_port: int = 443
 
 
 @dataclass(frozen=True)
@@ -107,13 +108,18 @@ class ExpresswayCluster:
         return self.version.at_least("X15.5")
 
 
+CUCM_CERTIFICATE_KINDS = ("tomcat", "callmanager", "tomcat_ecdsa", "callmanager_ecdsa")
+
+
 @dataclass(frozen=True)
 class CucmNode:
+    """One CUCM server. Its platform API is its own: trust reads, identities, CSRs and installs go to it."""
+
     fqdn: str
     address: str | None = None
-
-
-CUCM_CERTIFICATE_KINDS = ("tomcat", "callmanager", "tomcat_ecdsa", "callmanager_ecdsa")
+    api_port: int = 443
+    certificates: Mapping[str, CertificateFile] = field(default_factory=dict)
+    credentials: Mapping[str, Credential] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -125,11 +131,27 @@ class CucmCluster:
     tls_verify: bool = True
     secure_registration: bool = False
     phone_security_profiles: tuple[str, ...] | None = None
-    certificates: Mapping[str, CertificateFile] = field(default_factory=dict)
+    certificates: Mapping[str, CertificateFile] = field(default_factory=dict)  # multi-server (every node's SANs)
+    credentials: Mapping[str, Credential] = field(default_factory=dict)
+    axl_port: int = 8443
 
     @property
     def nodes(self) -> tuple[CucmNode, ...]:
         return (self.publisher, *self.subscribers)
+
+    def node(self, fqdn: str) -> CucmNode:
+        for node in self.nodes:
+            if node.fqdn == fqdn:
+                return node
+        raise KeyError(fqdn)
+
+    def certificates_of(self, node: CucmNode) -> dict[str, CertificateFile]:
+        """The identity files the inventory names for `node`: its own, else the cluster's multi-server ones."""
+        return {**self.certificates, **node.certificates}
+
+    def multi_server(self, kind: str, node: CucmNode) -> bool:
+        """The `kind` certificate of `node` is the cluster's multi-server one (installed once, on the publisher)."""
+        return kind in self.certificates and kind not in node.certificates
 
 
 @dataclass(frozen=True)
@@ -166,6 +188,7 @@ class Defaults:
     timeouts: Timeouts = field(default_factory=Timeouts)
     prune: bool = False
     max_removal_ratio: float = 0.3
+    authorities_from_nodes: bool = True
 
 
 @dataclass(frozen=True)

@@ -57,6 +57,7 @@ class ExpresswayNode:
     cluster_peers: list[str] = field(default_factory=list)
     domains: list[str] = field(default_factory=list)
     cucm_publishers: list[str] = field(default_factory=list)
+    cluster_fqdn: str = ""
 
     @property
     def parsed_version(self) -> ExpresswayVersion:
@@ -71,12 +72,25 @@ class ExpresswayNode:
         self.trust.extend(_pems(certs))
         return len(certs)
 
-    def generate_csr(self, common_name: str, additional_fqdns: list[str], key_length: int = 2048) -> str:
+    @property
+    def own_name(self) -> str:
+        """The name the box puts in a CSR's CN: the cluster FQDN on a cluster, else its own FQDN."""
+        return self.cluster_fqdn if self.cluster_fqdn and len(self.cluster_peers) > 1 else self.fqdn
+
+    def generate_csr(self, additional_fqdns: list[str], key_length: int = 2048) -> str:
+        """Like the box: CN from its own name, its own FQDN and the CN always among the SANs, and no
+        second CSR while one is pending (`Conflict`: discard the pending one first)."""
+        if self.pending_csr:
+            raise ProductError(409, "Conflict")
         key = generate_private_key(f"rsa{key_length}" if key_length in (2048, 3072, 4096) else "rsa2048")
-        csr = build_csr(key, common_name, [self.fqdn, *additional_fqdns])
+        names = list(dict.fromkeys(n.lower() for n in [self.own_name, self.fqdn, *additional_fqdns]))
+        csr = build_csr(key, self.own_name, names)
         self.pending_key = private_key_pem(key).decode("ascii")
         self.pending_csr = csr_pem(csr)
         return self.pending_csr
+
+    def discard_csr(self) -> None:
+        self.pending_key = self.pending_csr = ""
 
     def _required_server_ekus(self) -> tuple[str, ...]:
         version = self.parsed_version
@@ -136,8 +150,9 @@ class CucmNode:
     identity_keys: dict[str, str] = field(default_factory=dict)
     pending_keys: dict[str, str] = field(default_factory=dict)
     restart_pending: list[str] = field(default_factory=list)
-    profiles: list[dict[str, str]] = field(default_factory=list)
-    process_nodes: list[str] = field(default_factory=list)
+    profiles: list[dict[str, str]] = field(default_factory=list)  # name, phoneType, deviceSecurityMode
+    process_nodes: list[dict[str, str]] = field(default_factory=list)  # name, processNodeRole
+    multi_server: list[str] = field(default_factory=list)  # services whose pending CSR is multi-server
 
     @property
     def is_publisher(self) -> bool:
@@ -151,21 +166,58 @@ class CucmNode:
         return [c for pem in self.trust.get(unit, []) for c in _parse(pem, unit)]
 
     def add_trust(self, unit: str, pem_text: str) -> None:
-        """CUCM stores trust by certificate: uploading one it has replaces it, never duplicates."""
+        """CUCM keeps one trust certificate per subject name: uploading one it has changes nothing; a
+        same-name certificate replaces the entry when it starts later, and is silently not stored
+        otherwise (CUCM 15 Security Guide)."""
         if unit not in CUCM_UNIT_SERVICES:
             raise ProductError(400, f"Unknown trust store {unit}")
         for cert in _parse(pem_text, unit):
             entries = self.trust.setdefault(unit, [])
-            if cert.pem not in entries:
+            if cert.pem in entries:
+                continue
+            same_name = [i for i, pem in enumerate(entries) if _parse(pem, unit)[0].subject_name == cert.subject_name]
+            if not same_name:
                 entries.append(cert.pem)
+                continue
+            older = _parse(entries[same_name[0]], unit)[0]
+            if cert.not_before > older.not_before:
+                entries[same_name[0]] = cert.pem
 
-    def generate_csr(self, service: str, common_name: str, alt_names: list[str]) -> str:
+    def _issuer_chain_trusted(self, leaf: CertView, unit: str) -> bool:
+        """The leaf's issuers, up to a self-signed root, are all in `unit` (a self-signed leaf needs none)."""
+        trusted = self.trusted(unit)
+        current = leaf
+        for _ in range(10):
+            if current.self_signed:
+                return True
+            issuers = [c for c in trusted if c.subject_name == current.issuer_name and current.is_signed_by(c)]
+            if not issuers:
+                return False
+            current = issuers[0]
+        return False
+
+    def generate_csr(self, service: str, common_name: str, alt_names: list[str], *, multi_server: bool = False) -> str:
         key = generate_private_key("p256" if service.endswith("ECDSA") else "rsa2048")
         self.pending_keys[service] = private_key_pem(key).decode("ascii")
+        if multi_server and service not in self.multi_server:
+            self.multi_server.append(service)
+        elif not multi_server and service in self.multi_server:
+            self.multi_server.remove(service)
         return csr_pem(build_csr(key, common_name, alt_names))
+
+    def adopt_identity(self, service: str, source: CucmNode) -> None:
+        """Take the multi-server certificate (and its key) the publisher distributes."""
+        self.identities[service] = list(source.identities[service])
+        self.identity_keys[service] = source.identity_keys[service]
+        if service.startswith("tomcat") and service not in self.restart_pending:
+            self.restart_pending.append(service)
 
     def install_identity(self, service: str, pem_text: str) -> None:
         certs = _parse(pem_text, service)
+        unit = SERVICE_UNITS[service.removesuffix("-ECDSA")]
+        if not self._issuer_chain_trusted(certs[0], unit):
+            raise ProductError(400, f"The CA certificate chain of the {service} certificate is not in {unit}: "
+                                    f"upload the issuing CA and its root to {unit} first")
         pending = self.pending_keys.get(service)
         if not pending or not certificate_matches_key(certs[0], load_private_key(pending.encode("ascii"))):
             raise ProductError(400, f"The certificate does not match the private key of the pending {service} CSR")
@@ -179,7 +231,12 @@ class CucmNode:
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> CucmNode:
-        return cls(**data)
+        nodes = [n if isinstance(n, dict) else {"name": n, "processNodeRole": "CUCM Voice/Video"}
+                 for n in data.get("process_nodes", [])]
+        profiles = [{**{"deviceSecurityMode": p.get("securityMode", "")}, **{k: v for k, v in p.items()
+                                                                            if k != "securityMode"}}
+                    for p in data.get("profiles", [])]
+        return cls(**{**data, "process_nodes": nodes, "profiles": profiles})
 
 
 def csr_from_pem(pem: str) -> x509.CertificateSigningRequest:

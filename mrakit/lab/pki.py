@@ -150,14 +150,19 @@ def create_missing_files(inventory_path: Path, *, at: dt.datetime | None = None)
                 written.append(path)
     for cucm_name, cucm_raw in dict(raw.get("cucm") or {}).items():  # type: ignore[call-overload]
         cucm = inventory.cucm[cucm_name]
-        names = [n.fqdn for n in cucm.nodes]
-        for kind, rel in dict(cucm_raw.get("certificates") or {}).items():
-            path = inventory.base_dir / rel
-            if path.exists():
-                continue
-            key_type = "p256" if kind.endswith("ecdsa") else "rsa2048"
-            issued = cas.private_issuing.issue_leaf(
-                cucm.publisher.fqdn, names, ekus=(SERVER_AUTH, CLIENT_AUTH), key_type=key_type, days=730)
-            _write_issued(path, issued.cert.pem, cas.private_issuing.cert.pem, issued.key)
-            written.append(path)
+        # The cluster's block holds multi-server certificates (every server a SAN); a server's own, its name.
+        blocks = [(cucm.publisher.fqdn, [n.fqdn for n in cucm.nodes], cucm_raw.get("certificates"))]
+        for server, node_raw in zip(cucm.nodes, [cucm_raw["publisher"], *cucm_raw.get("subscribers", [])],
+                                  strict=True):
+            blocks.append((server.fqdn, [server.fqdn], node_raw.get("certificates")))
+        for common_name, names, block in blocks:
+            for kind, rel in dict(block or {}).items():
+                path = inventory.base_dir / rel
+                if path.exists():
+                    continue
+                key_type = "p256" if kind.endswith("ecdsa") else "rsa2048"
+                issued = cas.private_issuing.issue_leaf(
+                    common_name, names, ekus=(SERVER_AUTH, CLIENT_AUTH), key_type=key_type, days=730)
+                _write_issued(path, issued.cert.pem, cas.private_issuing.cert.pem, issued.key)
+                written.append(path)
     return written

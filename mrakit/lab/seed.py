@@ -10,14 +10,14 @@ from pathlib import Path
 from mrakit.desired import desired_state
 from mrakit.errors import MrakitError
 from mrakit.inventory.load import load_inventory
-from mrakit.inventory.model import CertificateFile, ExpresswayCluster, Inventory
+from mrakit.inventory.model import CertificateFile, CucmCluster, ExpresswayCluster, Inventory
 from mrakit.lab.model import CucmNode, ExpresswayNode
 from mrakit.lab.pki import LabAuthorities, create_missing_files, lab_authorities
 from mrakit.lab.state import LabState
 from mrakit.pki.ca import BOTH_EKUS, CertificateAuthority, Issued
 from mrakit.pki.certview import SERVER_AUTH, CertView
-from mrakit.pki.keys import private_key_pem
-from mrakit.pki.load import load_private_key_file
+from mrakit.pki.keys import certificate_matches_key, private_key_pem
+from mrakit.pki.load import load_certificates, load_private_key_file
 from mrakit.rules.eku import server_certificate_ekus
 
 SCENARIOS = {
@@ -60,31 +60,103 @@ def _expressway_nodes(inventory: Inventory, cas: LabAuthorities, scenario: str) 
                 issuer, target.common_name, sans, server_certificate_ekus(cluster))
             client: tuple[list[str], str] = ([], "")
             if cluster.role == "control" and cluster.split_client_certificate:
-                client = _from_file(peer.client_certificate) or _issue(
-                    cas.private_issuing, target.common_name, sans, BOTH_EKUS)
+                # The upgrade to X15.5 copies the server certificate and key into the client store.
+                client = _from_file(peer.client_certificate) or (list(server[0]), server[1])
             nodes[peer.fqdn] = ExpresswayNode(
                 fqdn=peer.fqdn, role=cluster.role, version=str(cluster.version), server_chain=server[0],
                 server_key=server[1], client_chain=client[0], client_key=client[1],
                 server_eku_upload=cluster.server_eku_upload, cluster_peers=[p.fqdn for p in cluster.peers],
-                domains=list(cluster.domains), cucm_publishers=publishers,
+                domains=list(cluster.domains), cucm_publishers=publishers, cluster_fqdn=cluster.cluster_fqdn,
             )
     return nodes
 
 
+def _named_issuer(inventory: Inventory, cucm: CucmCluster, cas: LabAuthorities) -> tuple[CertificateAuthority,
+                                                                                        list[str]] | None:
+    """The CA that issued the certificates the inventory names for this cluster, when the lab can sign
+    with it: an authority mapped to one of the lab's own CAs, or one whose key sits beside its file."""
+    named = [f for node in cucm.nodes for f in cucm.certificates_of(node).values()]
+    for cert_file in named:
+        leaf = cert_file.leaf
+        for name, authority in inventory.authorities.items():
+            for ca in authority.certificates:
+                if ca.subject_name != leaf.issuer_name or not leaf.is_signed_by(ca):
+                    continue
+                signer = _lab_ca(cas, inventory.lab.authorities.get(name), ca) or _key_beside(authority.file, ca)
+                if signer is not None:
+                    chain = [c for a in inventory.authorities.values() for c in a.certificates
+                             if c.is_ca and c != ca]
+                    return signer, [ca.pem, *(c.pem for c in _issuers_above(ca, chain))]
+    return None
+
+
+def _lab_ca(cas: LabAuthorities, role: str | None, cert: CertView) -> CertificateAuthority | None:
+    for candidate in (cas.private_issuing, cas.private_root, cas.public_issuing, cas.public_root):
+        if role and candidate.cert == cert:
+            return candidate
+    return None
+
+
+def _key_beside(file: Path, cert: CertView) -> CertificateAuthority | None:
+    key_path = file.with_suffix(".key")
+    if not key_path.exists():
+        return None
+    try:
+        key = load_private_key_file(key_path)
+    except MrakitError:
+        return None
+    return CertificateAuthority(cert, key) if certificate_matches_key(cert, key) else None
+
+
+def _issuers_above(ca: CertView, pool: list[CertView]) -> list[CertView]:
+    chain: list[CertView] = []
+    current = ca
+    while not current.self_signed and len(chain) < 10:
+        parent = next((c for c in pool if c.subject_name == current.issuer_name and current.is_signed_by(c)), None)
+        if parent is None:
+            break
+        chain.append(parent)
+        current = parent
+    return chain
+
+
+def _own_trust(chain: list[str], pool: list[CertView]) -> list[str]:
+    """What a CUCM node keeps of its own certificate in the matching trust unit: a self-signed leaf
+    itself, else every CA of its chain up to the root (an install is refused without them)."""
+    certs = [c for pem in chain for c in load_certificates(pem.encode())]
+    if certs[0].self_signed:
+        return [certs[0].pem]
+    return [c.pem for c in _issuers_above(certs[0], [*certs[1:], *pool])]
+
+
 def _cucm_nodes(inventory: Inventory, cas: LabAuthorities, scenario: str) -> dict[str, CucmNode]:
+    """Each CUCM server from what the inventory says about it: its own certificates, else the
+    cluster's multi-server ones, else issued by the CA of the cluster's named certificates when the lab
+    can sign with it, else by the lab's own CA. Every node's issuing chain is in the cluster's trust
+    units (they replicate), as the product requires before a CA-signed install."""
     nodes: dict[str, CucmNode] = {}
     for cucm in inventory.cucm.values():
-        names = [n.fqdn for n in cucm.nodes]
-        profiles = [{"name": p, "phoneType": "Cisco 8865", "securityMode": "Encrypted"}
+        profiles = [{"name": p, "phoneType": "Cisco 8865", "deviceSecurityMode": "Encrypted"}
                     for p in cucm.phone_security_profiles or ()]
-        profiles.append({"name": "Universal Device Template - Model-independent Security Profile",
-                         "phoneType": "Universal Device Template", "securityMode": "Non Secure"})
+        profiles += [{"name": "Cisco 8865 - Standard SIP Secure Profile", "phoneType": "Cisco 8865",
+                      "deviceSecurityMode": "Encrypted"},
+                     {"name": "Universal Device Template - Model-independent Security Profile",
+                      "phoneType": "Universal Device Template", "deviceSecurityMode": "Non Secure"}]
+        domain = cucm.publisher.fqdn.split(".", 1)[-1]
+        process_nodes = [{"name": n.fqdn, "processNodeRole": "CUCM Voice/Video"} for n in cucm.nodes]
+        process_nodes.append({"name": f"imp-{cucm.name}.{domain}", "processNodeRole": "CUCM IM and Presence"})
+        named_issuer = _named_issuer(inventory, cucm, cas)
+        pool = [*(c for a in inventory.authorities.values() for c in a.certificates),
+                *(ca.cert for ca in (cas.private_issuing, cas.private_root, cas.public_issuing, cas.public_root))]
+        trust: dict[str, list[str]] = {"tomcat-trust": [], "CallManager-trust": []}
+        members: list[CucmNode] = []
         for node in cucm.nodes:
             identities: dict[str, list[str]] = {}
             keys: dict[str, str] = {}
             pending: dict[str, str] = {}
+            files = cucm.certificates_of(node)
             for service, kind in (("tomcat", "tomcat"), ("CallManager", "callmanager")):
-                from_file = _from_file(cucm.certificates.get(kind)) if node is cucm.publisher else None
+                from_file = _from_file(files.get(kind))
                 if scenario == "self-signed-cucm":
                     if from_file:  # a CSR for the CA-signed certificate the inventory names is pending
                         pending[service] = from_file[1]
@@ -92,15 +164,23 @@ def _cucm_nodes(inventory: Inventory, cas: LabAuthorities, scenario: str) -> dic
                     chain, key = [root.cert.pem], private_key_pem(root.key).decode("ascii")
                 elif from_file:
                     chain, key = from_file
+                elif named_issuer is not None:
+                    issued = named_issuer[0].issue_leaf(node.fqdn, [node.fqdn], ekus=BOTH_EKUS, days=180)
+                    chain, key = [issued.cert.pem, *named_issuer[1]], _key_pem(issued)
                 else:
-                    chain, key = _issue(cas.private_issuing, node.fqdn, names, BOTH_EKUS)
+                    chain, key = _issue(cas.private_issuing, node.fqdn, [node.fqdn], BOTH_EKUS)
+                    chain.append(cas.private_root.cert.pem)
                 identities[service], keys[service] = chain, key
-            nodes[node.fqdn] = CucmNode(
+                unit = trust["tomcat-trust" if service == "tomcat" else "CallManager-trust"]
+                unit.extend(pem for pem in _own_trust(chain, pool) if pem not in unit)
+            members.append(CucmNode(
                 fqdn=node.fqdn, version=str(cucm.version), publisher=cucm.publisher.fqdn,
-                trust={"tomcat-trust": [identities["tomcat"][0]], "CallManager-trust": [identities["CallManager"][0]]},
                 identities=identities, identity_keys=keys, pending_keys=pending, profiles=profiles,
-                process_nodes=names,
-            )
+                process_nodes=process_nodes,
+            ))
+        for member in members:  # trust lives in the cluster's database: every node holds the same
+            member.trust = {unit: list(pems) for unit, pems in trust.items()}
+            nodes[member.fqdn] = member
     return nodes
 
 

@@ -16,6 +16,7 @@ import ssl
 import struct
 import threading
 import time
+import xml.etree.ElementTree as ET
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from email.parser import BytesParser
@@ -23,8 +24,10 @@ from email.policy import HTTP
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
+from xml.sax.saxutils import escape
 
 from mrakit.handshake import send_own_certificate_only
+from mrakit.inventory.credentials import ResolvedCredentials
 from mrakit.inventory.model import Inventory
 from mrakit.lab.faults import FaultInjector
 from mrakit.lab.model import CUCM_UNIT_SERVICES, SERVICE_UNITS, CucmNode, ExpresswayNode, ProductError
@@ -35,6 +38,9 @@ from mrakit.pki.certview import SERVER_AUTH
 from mrakit.pki.keys import private_key_pem
 
 OK_MESSAGE = {"Message": "The operation was successful"}
+# The request keys seen in working code for POST certs/generate_csr; the CN is the box's own name.
+EXPRESSWAY_CSR_KEYS = {"Additional_FQDNS", "Country", "Province", "Locality", "Organization", "OrganizationalUnit",
+                       "Email", "KeyLength", "DigestAlgorithm"}
 HANG_SECONDS = 30.0
 
 
@@ -42,6 +48,13 @@ HANG_SECONDS = 30.0
 class NodeEndpoint:
     api: str
     tls: dict[str, int] = field(default_factory=dict)
+    axl: str | None = None  # CUCM: AXL has its own port (8443 on the product)
+
+
+# From X14.2 the Expressway requires X-CSRF-Header on POSTs to these endpoints only (X15.0 Administrator
+# Guide, "Expressway Interfaces"); certs/root, certs/server and generate_csr are not among them.
+CSRF_PROTECTED = re.compile(r"^/api/[a-z]+/(?:.*/)?(?:restart|defaultlinks|restartservice|domaincerts/[^/]+|"
+                            r"certs/acme/pendingcert(?:/deploy)?)$")
 
 
 class _Server(ThreadingHTTPServer):
@@ -50,6 +63,7 @@ class _Server(ThreadingHTTPServer):
     request_queue_size = 64
 
     def __init__(self, lab: Lab, node: str, product: str, context: ssl.SSLContext) -> None:
+        # product: "expressway", "cucm" (the platform API) or "cucm_axl" (AXL, on its own port)
         super().__init__(("127.0.0.1", 0), _Handler)
         self.lab = lab
         self.node = node
@@ -126,14 +140,14 @@ class _Handler(BaseHTTPRequestHandler):
         self.close_connection = True
 
     def _authorised(self) -> bool:
-        expected = self.server.lab.credentials.get(self.server.product)
         header = self.headers.get("Authorization", "")
-        if expected and header.startswith("Basic "):
+        if header.startswith("Basic "):
             try:
                 user, _, password = base64.b64decode(header[6:]).decode("utf-8").partition(":")
             except (ValueError, UnicodeDecodeError):
                 return False
-            return user == expected[0] and password == expected[1]
+            api = self.server.product
+            return self.server.lab.credentials.accepts(self.server.node, api, user, password)  # type: ignore[arg-type]
         return False
 
     def _dispatch(self, method: str) -> None:
@@ -145,7 +159,7 @@ class _Handler(BaseHTTPRequestHandler):
         body = self._body()
         # A read fails before it is served. A write is carried out first and only its answer is lost
         # (reset or hang): the outcome the client cannot know, which it must reconcile by reading.
-        is_write = method != "GET" and not self.path.startswith("/axl")
+        is_write = method != "GET" and self.server.product != "cucm_axl"
         if decision.hang and not is_write:
             self._hang()
             return
@@ -166,6 +180,8 @@ class _Handler(BaseHTTPRequestHandler):
         try:
             if self.server.product == "expressway":
                 status, payload, ctype = lab.expressway_request(node, method, url.path, body, self.headers)
+            elif self.server.product == "cucm_axl":
+                status, payload, ctype = lab.axl_request(node, method, url.path, body, self.headers)
             else:
                 status, payload, ctype = lab.cucm_request(node, method, url.path, parse_qs(url.query), body)
         except ProductError as exc:
@@ -206,7 +222,7 @@ def _json_body(body: bytes) -> Any:
 class Lab:
     """A running lab for one inventory. `start()` opens every listener; `stop()` closes them."""
 
-    def __init__(self, inventory: Inventory, state: LabState, credentials: dict[str, tuple[str, str]]) -> None:
+    def __init__(self, inventory: Inventory, state: LabState, credentials: ResolvedCredentials) -> None:
         self.inventory = inventory
         self.state = state
         self.credentials = credentials
@@ -248,6 +264,14 @@ class Lab:
             self._servers.append(server)
             self._threads.append(thread)
             endpoint = NodeEndpoint(api=f"https://127.0.0.1:{server.server_address[1]}")
+            if product == "cucm":
+                axl = _Server(self, fqdn, "cucm_axl", self._management_context(cas.management, fqdn))
+                axl_thread = threading.Thread(target=axl.serve_forever, kwargs={"poll_interval": 0.2},
+                                              name=f"lab-axl-{fqdn}", daemon=True)
+                axl_thread.start()
+                self._servers.append(axl)
+                self._threads.append(axl_thread)
+                endpoint.axl = f"https://127.0.0.1:{axl.server_address[1]}"
             for name, listener in self._tls_listeners(fqdn).items():
                 listener.start()
                 self._listeners.append(listener)
@@ -258,7 +282,8 @@ class Lab:
     def describe(self) -> dict[str, Any]:
         return {
             "ca_bundle": str(self.ca_bundle),
-            "nodes": {fqdn: {"api": e.api, "tls": dict(e.tls)} for fqdn, e in self.endpoints.items()},
+            "nodes": {fqdn: {"api": e.api, **({"axl": e.axl} if e.axl else {}), "tls": dict(e.tls)}
+                      for fqdn, e in self.endpoints.items()},
         }
 
     def stop(self) -> None:
@@ -361,7 +386,8 @@ class Lab:
     def expressway_request(self, fqdn: str, method: str, path: str, body: bytes, headers: Any) -> tuple[int, Any, str]:
         node = self.state.expressway[fqdn]
         path = re.sub(r"^/api/v1/", "/api/", path).rstrip("/")
-        if method != "GET" and node.parsed_version.at_least("X14.2") and "X-CSRF-Header" not in headers:
+        if (method == "POST" and node.parsed_version.at_least("X14.2") and CSRF_PROTECTED.match(path)
+                and "X-CSRF-Header" not in headers):
             raise ProductError(403, "CSRF check failed: send the X-CSRF-Header header")
         routes: dict[tuple[str, str], Callable[[], tuple[int, Any, str]]] = {
             ("GET", "/api/provisioning/sysinfo"): lambda: (
@@ -403,10 +429,9 @@ class Lab:
             ),
         }
         if node.role == "control":
-            user = self.credentials.get("cucm", ("", ""))[0]
             routes[("GET", "/api/provisioning/controller/server/cucm")] = lambda: (
                 200,
-                [{"Publisher": p, "AxlUsername": user} for p in node.cucm_publishers],
+                [{"Publisher": p, "AxlUsername": self._axl_user(p)} for p in node.cucm_publishers],
                 "application/json",
             )
         handler = routes.get((method, path))
@@ -420,27 +445,35 @@ class Lab:
             action()
         return 200, OK_MESSAGE, "application/json"
 
+    def _axl_user(self, publisher: str) -> str:
+        login = self.credentials.logins.get((publisher, "cucm_axl"))
+        return login[0] if login else ""
+
     def _generate_expressway_csr(self, node: ExpresswayNode, body: bytes) -> tuple[int, Any, str]:
+        """As the box answers: no CSR in the body (read it with GET), `Conflict` while one is pending."""
         request = _json_body(body)
         fqdns = request.get("Additional_FQDNS") or []
         if not isinstance(fqdns, list) or not all(isinstance(f, str) for f in fqdns):
             raise ProductError(400, "Additional_FQDNS must be a list of names")
-        common_name = (
-            request.get("CommonName")
-            or (node.cluster_peers and len(node.cluster_peers) > 1 and request.get("ClusterFQDN"))
-            or node.fqdn
-        )
+        unknown = sorted(set(request) - EXPRESSWAY_CSR_KEYS)
+        if unknown:
+            raise ProductError(400, f"Unknown field(s): {', '.join(unknown)}")
+        if str(request.get("DigestAlgorithm", "sha256")) not in ("sha1", "sha256", "sha384", "sha512"):
+            raise ProductError(400, "DigestAlgorithm must be one of sha1, sha256, sha384, sha512")
         with self.state.mutate(node.fqdn):
-            csr = node.generate_csr(str(common_name), fqdns, int(request.get("KeyLength") or 2048))
-        return 200, {"Message": "The operation was successful", "CSR": csr}, "application/json"
+            node.generate_csr(fqdns, int(request.get("KeyLength") or 2048))
+        return 200, OK_MESSAGE, "application/json"
 
     # CUCM API ------------------------------------------------------------------------------
+    def axl_request(self, fqdn: str, method: str, path: str, body: bytes, headers: Any) -> tuple[int, Any, str]:
+        if method != "POST" or path.rstrip("/") != "/axl":
+            raise ProductError(404, "Not found")
+        return self._axl(self.state.cucm[fqdn], body, headers)
+
     def cucm_request(
         self, fqdn: str, method: str, path: str, query: dict[str, list[str]], body: bytes
     ) -> tuple[int, Any, str]:
         node = self.state.cucm[fqdn]
-        if path.startswith("/axl"):
-            return self._axl(node, body)
         node.check_rest_available()
         base = "/platformcom/api/v1/certmgr/config"
         service = (query.get("service") or [""])[0]
@@ -482,16 +515,30 @@ class Lab:
             )
         if method == "POST" and path == f"{base}/identity/certificates":
             request = _json_body(body)
-            with self.state.mutate(fqdn):
-                node.install_identity(str(request.get("service")), "".join(request.get("certificates") or []))
+            service = str(request.get("service"))
+            members = [n for n in self.state.cucm.values() if n.publisher == node.publisher]
+            with self.state.mutate(*(m.fqdn for m in members)):
+                node.install_identity(service, "".join(request.get("certificates") or []))
+                if service in node.multi_server:
+                    # A multi-server certificate is distributed to every server of the cluster with its key.
+                    node.multi_server.remove(service)
+                    for member in members:
+                        if member is not node:
+                            member.adopt_identity(service, node)
             return 201, {"Message": "Certificate installed; restart the service to use it"}, "application/json"
         if method == "POST" and path == f"{base}/csr":
             request = _json_body(body)
+            distribution = str(request.get("distribution") or "this-server")
+            if distribution not in ("this-server", "multi-server"):
+                raise ProductError(400, "distribution must be this-server or multi-server")
+            if distribution == "multi-server" and not node.is_publisher:
+                raise ProductError(400, "A multi-server CSR is generated on the publisher")
             with self.state.mutate(fqdn):
                 csr = node.generate_csr(
                     str(request.get("service")),
                     str(request.get("commonName") or node.fqdn),
                     list(request.get("altNames") or []),
+                    multi_server=distribution == "multi-server",
                 )
             return 200, {"csr": csr}, "application/json"
         raise ProductError(404, "Not found")
@@ -532,34 +579,52 @@ class Lab:
                             peer.add_trust(unit, pem)
             self.state.save(changed)
 
-    def _axl(self, node: CucmNode, body: bytes) -> tuple[int, Any, str]:
-        text = body.decode("utf-8", "replace")
-        if "listPhoneSecurityProfile" in text:
-            rows = "".join(
-                f"<phoneSecurityProfile><name>{p['name']}</name><phoneType>{p['phoneType']}</phoneType>"
-                f"<securityMode>{p['securityMode']}</securityMode></phoneSecurityProfile>"
-                for p in node.profiles
-            )
-            inner = (
-                f"<ns:listPhoneSecurityProfileResponse><return>{rows}</return></ns:listPhoneSecurityProfileResponse>"
-            )
-        elif "listProcessNode" in text:
-            rows = "".join(
-                f"<processNode><name>{n}</name></processNode>" for n in ["EnterpriseWideData", *node.process_nodes]
-            )
-            inner = f"<ns:listProcessNodeResponse><return>{rows}</return></ns:listProcessNodeResponse>"
-        elif "getCCMVersion" in text:
-            inner = (
-                f"<ns:getCCMVersionResponse><return><componentVersion><version>{node.version}</version>"
-                "</componentVersion></return></ns:getCCMVersionResponse>"
-            )
+    def _axl(self, node: CucmNode, body: bytes, headers: Any) -> tuple[int, Any, str]:
+        """AXL as CUCM serves it: the SOAPAction header names the operation, and a returned tag that
+        the schema type does not have is a SOAP fault (not silently ignored)."""
+        try:
+            request = ET.fromstring(body.decode("utf-8", "replace"))
+        except ET.ParseError:
+            return 500, _soap(_fault("Unable to parse the request")), "text/xml"
+        operation = next((_local(e.tag) for e in request.iter() if _local(e.tag) in AXL_OPERATIONS), None)
+        if operation is None:
+            return 500, _soap(_fault("Unknown AXL request")), "text/xml"
+        action = headers.get("SOAPAction", "").strip('"')
+        if not re.fullmatch(rf"CUCM:DB ver=\d+\.\d+ {operation}", action):
+            return 500, _soap(_fault(f"The SOAPAction header {action!r} does not name {operation}")), "text/xml"
+        asked = [_local(e.tag) for r in request.iter() if _local(r.tag) == "returnedTags" for e in r]
+        unknown = [tag for tag in asked if tag not in AXL_OPERATIONS[operation]]
+        if unknown:
+            return 500, _soap(_fault(f"Item not valid: The specified {unknown[0]} was not found")), "text/xml"
+        if operation == "listPhoneSecurityProfile":
+            rows = "".join("<phoneSecurityProfile>" + "".join(
+                f"<{tag}>{escape(p.get(tag, ''))}</{tag}>" for tag in asked) + "</phoneSecurityProfile>"
+                for p in node.profiles)
+        elif operation == "listProcessNode":
+            everyone = [{"name": "EnterpriseWideData", "processNodeRole": "CUCM Voice/Video"}, *node.process_nodes]
+            rows = "".join("<processNode>" + "".join(
+                f"<{tag}>{escape(n.get(tag, ''))}</{tag}>" for tag in asked) + "</processNode>" for n in everyone)
         else:
-            fault = (
-                "<soapenv:Fault><faultcode>soapenv:Client</faultcode><faultstring>Unknown AXL request"
-                "</faultstring></soapenv:Fault>"
-            )
-            return 500, _soap(fault), "text/xml"
+            rows = f"<componentVersion><version>{escape(node.version)}</version></componentVersion>"
+        inner = f"<ns:{operation}Response><return>{rows}</return></ns:{operation}Response>"
         return 200, _soap(inner), "text/xml"
+
+
+AXL_OPERATIONS: dict[str, set[str]] = {
+    "listPhoneSecurityProfile": {"name", "description", "phoneType", "protocol", "deviceSecurityMode",
+                                 "authenticationMode", "keySize", "tftpEncryptedConfig"},
+    "listProcessNode": {"name", "description", "mac", "ipv6Name", "nodeUsage", "lbmHubGroup", "processNodeRole"},
+    "getCCMVersion": set(),
+}
+
+
+def _local(tag: str) -> str:
+    return tag.rsplit("}", 1)[-1]
+
+
+def _fault(message: str) -> str:
+    return (f"<soapenv:Fault><faultcode>soapenv:Client</faultcode><faultstring>{escape(message)}</faultstring>"
+            "</soapenv:Fault>")
 
 
 def _soap(inner: str) -> str:
@@ -649,18 +714,40 @@ class _TlsListener:
             threading.Thread(target=self._handle, args=(conn,), daemon=True).start()
 
     def _handle(self, conn: socket.socket) -> None:
+        """Like the products' SIP and HTTPS services: after the handshake the server waits for the
+        client to speak, answers one request, and closes."""
         conn.settimeout(10)
         try:
             with self.context().wrap_socket(conn, server_side=True) as tls:
-                tls.sendall(b"OK " + self.name.encode() + b"\n")
-                tls.recv(1)
+                request = b""
+                while b"\r\n\r\n" not in request and len(request) < 16384:
+                    chunk = tls.recv(4096)
+                    if not chunk:
+                        return
+                    request += chunk
+                tls.sendall(_service_answer(self.name, request))
         except (ssl.SSLError, OSError):
             pass
         finally:
             conn.close()
 
 
-def started_lab(inventory: Inventory, credentials: dict[str, tuple[str, str]]) -> Lab:
+def _service_answer(listener: str, request: bytes) -> bytes:
+    """A SIP answer on SIP TLS and the traversal zone (200 to OPTIONS), an HTTP one on tomcat."""
+    lines = request.decode("utf-8", "replace").split("\r\n")
+    if listener == "tomcat":
+        ok = lines[0].endswith(("HTTP/1.1", "HTTP/1.0"))
+        status = "200 OK" if ok else "400 Bad Request"
+        return f"HTTP/1.1 {status}\r\nServer: lab\r\nContent-Length: 0\r\nConnection: close\r\n\r\n".encode()
+    if not lines[0].endswith("SIP/2.0"):
+        return b"SIP/2.0 400 Bad Request\r\nContent-Length: 0\r\n\r\n"
+    status = "200 OK" if lines[0].startswith("OPTIONS ") else "501 Not Implemented"
+    echoed = [line for line in lines[1:] if line.split(":", 1)[0].strip().lower() in
+              ("via", "from", "to", "call-id", "cseq")]
+    return ("\r\n".join([f"SIP/2.0 {status}", *echoed, "Content-Length: 0"]) + "\r\n\r\n").encode()
+
+
+def started_lab(inventory: Inventory, credentials: ResolvedCredentials) -> Lab:
     """Load the lab state next to `inventory` and start it."""
     state = LabState.load(inventory.lab_state_dir)
     lab = Lab(inventory, state, credentials)

@@ -73,6 +73,20 @@ RULES: tuple[Rule, ...] = (
          "a real mutual-TLS handshake (Python ssl/OpenSSL) beside each relation's Expressway-semantics verdict; "
          "they differ when OpenSSL finds a path the Expressway does not (MRA022)"),
     Rule("NET001", "every node answers its management API", True, "online observation"),
+    Rule("INV002", "the inventory matches the deployment", True,
+         "online: the peers (cluster/peers), domains (common/domain) and CUCM publishers (controller/server/cucm) "
+         "each Expressway reports, and the call-processing servers AXL lists on each CUCM publisher"),
+    Rule("INV003", "every CA mrakit uploads is named in the inventory", True,
+         "a CA that completes a node's chain but is found only in that node's own trust store is planned with a "
+         "warning naming where it was found (off with authorities_from_nodes: false); a chain whose root cannot "
+         "be found is not uploaded at all"),
+    Rule("CUCM001", "each CUCM server trusts the chain of its own identities", True,
+         "tomcat-trust holds the CA chain of tomcat (and tomcat-ECDSA), CallManager-trust that of CallManager; "
+         "CUCM refuses a CA-signed install without it, so installs wait for it"),
+    Rule("CUCM002", "a CA renewed under its old name replaces the old one on CUCM", True,
+         "CUCM keeps one trust certificate per subject: a same-name upload replaces the entry when it starts "
+         "later and is not stored otherwise; such uploads are planned last in phase 1 (or as a manual delete "
+         "first), said in the plan, and every upload is confirmed by reading it back"),
 )
 
 

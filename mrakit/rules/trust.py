@@ -29,6 +29,8 @@ def _code(result: ChainResult, rel: TrustRelation) -> str:
     rule (MRA032 when CUCM validates the C, MRA033 when the C validates CUCM, else MRA020/MRA021)."""
     if result.rule in ("MRA022", "MRA007", "MRA001"):
         return result.rule
+    if "CUCM001" in rel.codes:
+        return "CUCM001"
     if rel.store in ("tomcat-trust", "CallManager-trust"):
         return "MRA032"
     if "MRA033" in rel.codes:

@@ -86,9 +86,9 @@ def assert_trust_diff(output: str) -> None:
         block = output.split(header, 1)[1].split("--- before:", 1)[0]
         assert f"+++ after: {fqdn} (trust)" in block
         assert re.search(r"^\+trusted_ca: CN=.+ sha256=[0-9a-f]{16}$", block, re.MULTILINE), block
-    cucm = output.split(f"--- before: {PUB} (trust)", 1)[1].split("--- before:", 1)[0]
-    assert re.search(r"^ tomcat-trust: CN=cucm-pub\.acme\.local sha256=", cucm, re.MULTILINE), "no 'before' line"
-    assert re.search(r"^\+tomcat-trust: CN=.+ sha256=", cucm, re.MULTILINE)
+    # CUCM already trusts the C's chain (the lab's private CA issued CUCM's own identities, and CUCM keeps
+    # their chain, CUCM001): no diff for it
+    assert f"--- before: {PUB} (trust)" not in output
 
 
 def presented(state_dir: Path, fqdn: str) -> str:

@@ -15,6 +15,7 @@ from _doctorkit import (
     EXPE2,
     EXPRESSWAYS,
     PUB,
+    SUB,
     code_nodes,
     findings,
     install_server,
@@ -69,7 +70,7 @@ def test_mra001_silent_for_an_x15_4_edge_with_server_eku_upload(deploy):
 # --- MRA002: CallManager EKUs --------------------------------------------------------------------------
 
 def serverauth_only_callmanager(d):
-    issued = d.cas().private_issuing.issue_leaf(PUB, [PUB], ekus=(SERVER_AUTH,))
+    issued = d.cas().private_issuing.issue_leaf(PUB, [PUB, SUB], ekus=(SERVER_AUTH,))  # multi-server
     path = d.pki("cucm-callmanager.pem")
     write_pem(path, [issued.cert, d.cas().private_issuing])
     write_private_key(path.with_suffix(".key"), issued.key)
@@ -80,8 +81,15 @@ def test_mra002_callmanager_certificate_without_clientauth(deploy):
     serverauth_only_callmanager(d)
     report = run_doctor(d, offline=True)
     assert set(nodes_of(report, "MRA002")) == {PUB}
-    assert {f.severity.value for f in findings(report, "MRA002")} == {"warning"}
-    assert all("clientAuth" in f.message for f in findings(report, "MRA002"))
+    # The example's C runs X15.5.1, which checks inbound SIP TLS peers for clientAuth: an error, and said why.
+    assert {f.severity.value for f in findings(report, "MRA002")} == {"error"}
+    assert all("clientAuth" in f.message and "ExtendedKeyUsage Checking Mode" in f.message
+               for f in findings(report, "MRA002"))
+    # Before X15.5 the C does not check it: a warning.
+    d.merge({"expressway": {"exp-c": {"version": "X15.4.1"}, "exp-e": {"version": "X15.4.1"}}})
+    earlier = findings(run_doctor(d, offline=True), "MRA002")
+    assert {f.severity.value for f in earlier} == {"warning"}
+    assert not any("Checking Mode" in f.message for f in earlier)
     # Without secure registration CUCM is never a TLS client towards the C: nothing to say.
     d.merge({"cucm": {"cucm-main": {"secure_registration": False}}})
     assert findings(run_doctor(d, offline=True), "MRA002") == []

@@ -72,7 +72,7 @@ def test_mra002_callmanager_presented_without_clientauth(applied):
         state.cucm[PUB].identity_keys["CallManager"] = private_key_pem(issued.key).decode("ascii")
     report = run_doctor(d)
     assert set(nodes_of(report, "MRA002")) == {PUB}
-    assert {f.severity.value for f in findings(report, "MRA002")} == {"warning"}
+    assert {f.severity.value for f in findings(report, "MRA002")} == {"error"}  # X15.5 checks the EKU
     # CUCM as the TLS client of the C fails for purpose reasons, and the proof agrees with the verdict.
     cucm_to_c = [p for p in report.proofs if p.client == PUB and p.connection.startswith("secure registration (CUCM")]
     assert len(cucm_to_c) == 2 and all(not p.handshake.ok and not p.chain_valid for p in cucm_to_c)
@@ -171,8 +171,14 @@ def test_mra021_intermediate_trusted_without_its_root(applied):
 
 
 def test_cucm_trust_failures_carry_the_cucm_rule_codes(deploy):
-    report = run_doctor(deploy("fresh"))
-    cucm_validates_c = [f for f in errors(report) if f.node in (PUB, SUB)]
+    d = deploy("fresh")
+    with d.lab_state() as state:  # a CUCM that trusts nothing, not even the CA of its own identities
+        for node in (PUB, SUB):
+            state.cucm[node].trust = {"tomcat-trust": [], "CallManager-trust": []}
+    report = run_doctor(d)
+    own = [f for f in errors(report) if f.code == "CUCM001"]
+    assert len(own) == 8 and {f.node for f in own} == {PUB, SUB}  # tomcat and CallManager of 2 servers, on both
+    cucm_validates_c = [f for f in errors(report) if f.node in (PUB, SUB) and f.code != "CUCM001"]
     c_validates_cucm = [f for f in errors(report) if f.node in CONTROL and "cucm-main/" in f.message]
     assert len(cucm_validates_c) == 8 and len(c_validates_cucm) == 8
     assert all(f.evidence["reason"] == "missing_issuer" for f in cucm_validates_c + c_validates_cucm)

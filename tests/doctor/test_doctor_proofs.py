@@ -33,6 +33,7 @@ from _doctorkit import (
 from mrakit.adapters.connect import Connections, connect
 from mrakit.doctor import doctor
 from mrakit.handshake import HandshakeResult, mutual_tls, presented_chain, probe
+from mrakit.inventory.credentials import resolve_credentials
 from mrakit.lab.server import started_lab
 from mrakit.pki.ca import CertificateAuthority
 from mrakit.pki.certview import CLIENT_AUTH
@@ -220,8 +221,7 @@ def test_doctor_with_connections_to_a_lab_already_running(applied):
     d.edit(lambda data: [p.update(address=f"127.0.0.{2 + i}") for i, p in enumerate(
         data["expressway"]["exp-e"]["peers"] + data["expressway"]["exp-c"]["peers"])])
     inventory = d.inventory()
-    lab = started_lab(inventory, {"expressway": ("admin", PASSWORDS["MRAKIT_EXPRESSWAY_PASSWORD"]),
-                                  "cucm": ("ccmadmin", PASSWORDS["MRAKIT_CUCM_PASSWORD"])})
+    lab = started_lab(inventory, resolve_credentials(inventory, PASSWORDS))
     try:
         with connect(inventory, environ=PASSWORDS, lab=lab) as connections:
             report = doctor(inventory, connections=connections, workers=1)

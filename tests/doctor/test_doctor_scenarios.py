@@ -38,16 +38,19 @@ def each(severity: str, code: str, nodes, times: int = 1) -> Counter:
 
 BEFORE = {
     "fresh": (
-        # nothing is trusted yet: every relation fails for want of the other side's chain
-        # C→E and E→C are MRA020; the C trusting CUCM is MRA033, CUCM trusting the C is MRA032.
+        # nothing is trusted yet on the Expressways: every relation fails for want of the other side's chain.
+        # C→E and E→C are MRA020; the C trusting CUCM is MRA033. CUCM trusts the C already: the C's chain is
+        # the lab's private CA, which issued CUCM's own identities, and CUCM keeps that chain (CUCM001).
         each("error", "MRA020", CONTROL, 2) + each("error", "MRA033", CONTROL, 4) + each("error", "MRA020", EDGE, 2)
-        + each("error", "MRA032", (PUB, SUB), 4) + OUTLOOK),
+        + OUTLOOK),
     "temporary-certs": (
         each("error", "MRA003", EXPRESSWAYS) + each("error", "MRA005", EDGE)
         + each("error", "MRA010", CONTROL) + each("error", "MRA012", CONTROL) + each("error", "MRA013", EDGE)
         + each("error", "MRA015", EXPRESSWAYS) + each("warning", "MRA015", EXPRESSWAYS)
         + each("error", "MRA020", CONTROL, 2) + each("error", "MRA033", CONTROL, 4)
-        + each("error", "MRA020", EDGE, 2) + each("error", "MRA032", (PUB, SUB), 4)),
+        + each("error", "MRA020", EDGE, 2) + each("error", "MRA032", (PUB, SUB), 4)
+        # each factory temporary CA is known only from the node's own trusted CA list (INV003)
+        + each("warning", "INV003", EXPRESSWAYS)),
     "missing-intermediate": each("error", "MRA020", CONTROL, 2) + OUTLOOK,
     "peer-drift": (
         each("error", "MRA020", (EXPC2, EXPE2), 2) + each("warning", "MRA023", (EXPC2, EXPE2)) + OUTLOOK),

@@ -99,7 +99,7 @@ def test_desired_json_content_matches_the_lab_certificates(run_mrakit, example):
     # exp-c also names acme-root in `trust`; whether that adds an "inventory" reason to the derived entry
     # is left open here.
     assert codes["expc1.acme.local"] - {"inventory"} == {"MRA020", "MRA023", "MRA031"}
-    assert codes["cucm-pub.acme.local"] == {"MRA032"}
+    assert codes["cucm-pub.acme.local"] == {"MRA032", "CUCM001"}  # C's chain, and its own identities' CA
 
 
 def test_desired_json_one_node(run_mrakit, example):

@@ -72,7 +72,7 @@ CASES = [
     pytest.param(
         edited("      - fqdn: expc2.acme.local\n", "      - fqdn: expc2.acme.local\n        adress: 192.0.2.22\n"),
         17, 9, "expressway.exp-c.peers[1].adress", "unknown key 'adress' (did you mean 'address'? "
-        "expected one of: address, certificate, ",
+        "expected one of: address, api_port, certificate, ",
         id="unknown-peer-key"),
     pytest.param(
         edited("    cluster_fqdn: mra.acme.com\n", "    cluster_fqdn: mra.acme.com\n    traversal: exp-c\n"),

@@ -56,8 +56,10 @@ def test_same_ca_for_c_and_e(inventory, pki, trust_entries, expected_entries, sa
         ws.leaf(f"pki/expe{n}.pem", acme.leaf("mra.acme.com", ["mra.acme.com", f"expe{n}.acme.com", "acme.com"]))
         ws.leaf(f"pki/expc{n}.pem", acme.leaf(
             "expc.acme.local", [f"expc{n}.acme.local", "acme.com", "secure-8865.acme.local"]))
-    ws.leaf("pki/cucm-tomcat.pem", acme.leaf("cucm-pub.acme.local", ["cucm-pub.acme.local"]))
-    ws.leaf("pki/cucm-callmanager.pem", acme.leaf("cucm-pub.acme.local", ["cucm-pub.acme.local"]))
+    # The cluster's `certificates` are multi-server: every server of the cluster is a SAN.
+    cluster_names = ["cucm-pub.acme.local", "cucm-sub1.acme.local"]
+    ws.leaf("pki/cucm-tomcat.pem", acme.leaf("cucm-pub.acme.local", cluster_names))
+    ws.leaf("pki/cucm-callmanager.pem", acme.leaf("cucm-pub.acme.local", cluster_names))
 
     state = ws.desired()
 
@@ -80,7 +82,8 @@ def test_same_ca_for_c_and_e(inventory, pki, trust_entries, expected_entries, sa
         assert codes(c_entry) == {"MRA020", "MRA023", "MRA031"}
         assert any("MRA033" in r.text for r in c_entry.reasons if r.code == "MRA031")
         for store in (TOMCAT, CALLMANAGER):
-            assert codes(entry_for(state.node("cucm-pub.acme.local"), cert, store)) == {"MRA032"}
+            # C's chain (MRA032), which is also the chain of CUCM's own multi-server identities (CUCM001)
+            assert codes(entry_for(state.node("cucm-pub.acme.local"), cert, store)) == {"MRA032", "CUCM001"}
 
     assert sans_of(state.node("expe2.acme.com")) == [
         ("mra.acme.com", "MRA015"), ("expe2.acme.com", "MRA015"), ("acme.com", "MRA013")]
@@ -121,8 +124,9 @@ def test_different_cas_each_side_trusts_the_other_sides_chain(inventory, pki, tr
     for fqdn in ("expc1.acme.local", "expc2.acme.local"):
         assert trust_entries(state.node(fqdn)) == expected_entries(
             (TRUSTED_CA, edge.certs), (TRUSTED_CA, voice.certs)), fqdn
+    # The publisher also holds the chains of the cluster's own identities (CUCM001: an install needs them).
     assert trust_entries(state.node("cucm-pub.acme.local")) == expected_entries(
-        (TOMCAT, control.certs), (CALLMANAGER, control.certs))
+        (TOMCAT, control.certs), (CALLMANAGER, control.certs), (TOMCAT, voice.certs), (CALLMANAGER, _sip.certs))
     assert_peers_share_one_list(state)
 
     c1 = state.node("expc1.acme.local")
@@ -147,11 +151,12 @@ def test_different_cas_each_side_trusts_the_other_sides_chain(inventory, pki, tr
 ])
 def test_cucm_publisher_stores_depend_on_the_control_version(inventory, pki, trust_entries, expected_entries,
                                                              version, stores):
-    ws, _edge, control, _voice, _sip = _different_cas(inventory, pki)
+    ws, _edge, control, voice, sip = _different_cas(inventory, pki)
     ws.edit("version: X14.3", f"version: {version}", count=2)
     state = ws.desired()
     publisher = state.node("cucm-pub.acme.local")
-    assert trust_entries(publisher) == expected_entries(*((store, control.certs) for store in sorted(stores)))
+    own = ((TOMCAT, voice.certs), (CALLMANAGER, sip.certs))  # its own identities' chains, whatever the version
+    assert trust_entries(publisher) == expected_entries(*((store, control.certs) for store in sorted(stores)), *own)
     assert state.all_findings() == []
 
 
@@ -169,11 +174,13 @@ def test_secure_registration_adds_the_callmanager_chain_on_c(inventory, pki, tru
 
 
 def test_tls_verify_off_and_pre_x14_0_2_leaves_cucm_out_entirely(inventory, pki, trust_entries, expected_entries):
-    ws, edge, _control, _voice, _sip = _different_cas(inventory, pki)
+    ws, edge, _control, voice, sip = _different_cas(inventory, pki)
     ws.edit("version: X14.3", "version: X14.0.1", count=2)
     ws.edit("tls_verify: true", "tls_verify: false")
     state = ws.desired()
-    assert state.node("cucm-pub.acme.local").trust == ()
+    # Nothing of the C: only the chains of CUCM's own identities (CUCM001).
+    assert trust_entries(state.node("cucm-pub.acme.local")) == expected_entries(
+        (TOMCAT, voice.certs), (CALLMANAGER, sip.certs))
     assert trust_entries(state.node("expc1.acme.local")) == expected_entries((TRUSTED_CA, edge.certs))
 
 
@@ -259,8 +266,9 @@ def test_x15_5_split_client_cert_edge_trusts_the_client_chain(inventory, pki, tr
             (TRUSTED_CA, public.certs), (TRUSTED_CA, server.certs)), fqdn
     # CUCM: tomcat-trust validates what C presents as TLS client (the client certificate); CallManager-trust
     # also validates C's server certificate when CUCM connects to C for SIP (MRA032, C ≥ X14.0.2).
+    # … and each unit holds the chain of CUCM's own identity of that unit (CUCM001): Acme Server here.
     assert trust_entries(state.node("cucm-pub.acme.local")) == expected_entries(
-        (TOMCAT, client.certs), (CALLMANAGER, client.certs), (CALLMANAGER, server.certs))
+        (TOMCAT, client.certs), (TOMCAT, server.certs), (CALLMANAGER, client.certs), (CALLMANAGER, server.certs))
     assert_peers_share_one_list(state)
     assert sans_of(state.node("expc2.acme.local")) == [
         ("expc.acme.local", "MRA015"), ("expc2.acme.local", "MRA015"), ("acme.com", "MRA010")]
@@ -307,8 +315,9 @@ def test_self_signed_cucm_same_subject_is_mra022_on_every_c_peer(inventory, pki,
     for fqdn in ("expe1.acme.com", "expe2.acme.com"):
         assert trust_entries(state.node(fqdn)) == expected_entries((TRUSTED_CA, acme.certs))
         assert state.node(fqdn).findings == ()
+    # … and its own self-signed identities, each in its unit (CUCM001).
     assert trust_entries(state.node("cucm-pub.acme.local")) == expected_entries(
-        (TOMCAT, acme.certs), (CALLMANAGER, acme.certs))
+        (TOMCAT, acme.certs), (CALLMANAGER, acme.certs), (TOMCAT, [tomcat.cert]), (CALLMANAGER, [callmanager.cert]))
     assert_peers_share_one_list(state)
     assert sorted((f.code, f.node) for f in state.all_findings()) == [
         ("MRA022", "expc1.acme.local"), ("MRA022", "expc2.acme.local")]

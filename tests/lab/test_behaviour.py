@@ -114,6 +114,8 @@ def test_private_keys_never_leave_the_lab(make_deployment: Callable[..., Any],
         cucm.version()
         cucm.phone_security_profiles()
         cucm.process_nodes()
+        for unit in ("tomcat-trust", "CallManager-trust"):
+            cucm.add_trusted_certificate(unit, ca.cert)  # CUCM installs an identity only with its CA trusted
         for service in ("tomcat", "CallManager"):
             cucm.identity_certificate(service)
             csr = cucm.generate_csr(service, fqdn, (fqdn,))
@@ -238,8 +240,30 @@ def connections_log(connections: Connections, node: str) -> list[tuple[str, str,
     return [(e["method"], e["path"], e["status"]) for e in connections.lab.request_log if e["node"] == node]
 
 
-def test_writes_without_the_csrf_header_are_refused(make_deployment: Callable[..., Any],
-                                                    open_connections: Callable[..., Connections]) -> None:
+@pytest.mark.parametrize("path", ["/api/provisioning/certs/acme/pendingcert",
+                                  "/api/provisioning/certs/acme/pendingcert/deploy",
+                                  "/api/v1/provisioning/common/restart",
+                                  "/api/provisioning/common/domaincerts/acme.com"])
+def test_csrf_header_is_required_on_the_endpoints_cisco_lists(make_deployment: Callable[..., Any],
+                                                             open_connections: Callable[..., Connections],
+                                                             path: str) -> None:
+    deployment = make_deployment()
+    connections = open_connections(deployment.path)
+    assert connections.lab is not None
+    url = connections.lab.endpoints[EXPE1].api + path
+    auth = ("admin", PASSWORDS["MRAKIT_EXPRESSWAY_PASSWORD"])
+    verify = str(connections.lab.ca_bundle)
+    refused = raw_session().post(url, json={}, auth=auth, verify=verify, timeout=10)
+    assert refused.status_code == 403
+    assert "CSRF" in refused.json()["Message"]
+    past_the_check = raw_session().post(url, json={}, auth=auth, verify=verify, headers={"X-CSRF-Header": "x"},
+                                        timeout=10)
+    assert past_the_check.status_code != 403
+
+
+def test_certificate_uploads_need_no_csrf_header(make_deployment: Callable[..., Any],
+                                                 open_connections: Callable[..., Connections]) -> None:
+    """`certs/*` is not on Cisco's list of CSRF-protected endpoints: an upload without the header works."""
     deployment = make_deployment()
     connections = open_connections(deployment.path)
     assert connections.lab is not None
@@ -247,20 +271,11 @@ def test_writes_without_the_csrf_header_are_refused(make_deployment: Callable[..
     auth = ("admin", PASSWORDS["MRAKIT_EXPRESSWAY_PASSWORD"])
     verify = str(connections.lab.ca_bundle)
     root = new_root("CSRF Root").cert
-    session = raw_session()
-
-    def upload(headers: dict[str, str]) -> requests.Response:
-        files = {"file": ("ca.pem", root.pem.encode(), "application/x-pem-file")}
-        return session.post(url, files=files, auth=auth, verify=verify, headers=headers, timeout=10)
-
-    refused = upload({})
-    assert refused.status_code == 403
-    assert "CSRF" in refused.json()["Message"]
-    assert connections.expressway[EXPC1].trusted_cas() == ()
-    assert session.get(url, auth=auth, verify=verify, timeout=10).status_code == 200  # reads need no header
-    accepted = upload({"X-CSRF-Header": "anything"})
+    files = {"file": ("ca.pem", root.pem.encode(), "application/x-pem-file")}
+    accepted = raw_session().post(url, files=files, auth=auth, verify=verify, timeout=10)
     assert accepted.status_code == 200
     assert accepted.json() == {"Message": "The operation was successful"}
+    assert connections.expressway[EXPC1].trusted_cas() == (root,)
     assert connections.expressway[EXPC1].trusted_cas() == (root,)
     # the adapter sends the header on every write
     connections.expressway[EXPC1].add_trusted_ca(new_root("Adapter Root").cert)
@@ -392,7 +407,8 @@ def test_lab_status_and_reset(make_deployment: Callable[..., Any], open_connecti
     connections = open_connections(deployment.path)
     root = new_root("Status Root")
     connections.expressway[EXPE1].add_trusted_ca(root.cert)
-    csr = connections.cucm[PUB].generate_csr("tomcat", PUB, (PUB, SUB))
+    connections.cucm[PUB].add_trusted_certificate("tomcat-trust", root.cert)
+    csr = connections.cucm[PUB].generate_csr("tomcat", PUB, (PUB,))
     connections.cucm[PUB].install_identity_certificate("tomcat", (root.sign_csr(csr), root.cert))
     connections.close()
 
@@ -404,7 +420,7 @@ def test_lab_status_and_reset(make_deployment: Callable[..., Any], open_connecti
     assert Path(report["state_dir"]) == lab_dir
     assert set(report["nodes"]) == ALL_NODES
     assert report["requests"] == len((lab_dir / REQUEST_LOG).read_text().splitlines())
-    assert report["writes"] == 3
+    assert report["writes"] == 4
     assert report["nodes"][EXPE1] | {"writes": 1, "trusted_cas": 1} == report["nodes"][EXPE1]
     assert report["nodes"][EXPE2]["trusted_cas"] == 0 and report["nodes"][EXPE2]["writes"] == 0
     assert report["nodes"][PUB]["restart_pending"] == ["tomcat"]

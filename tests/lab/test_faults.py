@@ -101,12 +101,14 @@ def test_a_503_on_a_write_is_retried_and_applied_once(make_deployment: Callable[
 
 def test_a_reset_write_is_reconciled_by_a_read_and_applied_once(make_deployment: Callable[..., Any],
                                                                 open_connections: Callable[..., Connections]) -> None:
-    seed = seed_for(EXPE1, {"reset_rate": 0.5}, [lambda d: d.reset, clean, clean])
+    seed = seed_for(EXPE1, {"reset_rate": 0.5}, [lambda d: d.reset, clean, clean, clean])
     deployment = make_deployment(overrides=node_faults(EXPE1, seed, reset_rate=0.5))
     connections = open_connections(deployment.path, attempts=5, max_retry_seconds=5)
     root = new_root("Reset Root").cert
     connections.expressway[EXPE1].add_trusted_ca(root)
-    assert log_of(connections, EXPE1) == [("POST", ROOT, 0, "reset"), ("GET", ROOT, 200, None)]
+    # the reconciling read, then the read that confirms the upload took
+    assert log_of(connections, EXPE1) == [("POST", ROOT, 0, "reset"), ("GET", ROOT, 200, None),
+                                          ("GET", ROOT, 200, None)]
     assert connections.expressway[EXPE1].trusted_cas() == (root,)  # exactly once
     assert connections.lab is not None
     assert [(w["node"], w["path"]) for w in connections.lab.writes()] == [(EXPE1, ROOT)]
@@ -114,8 +116,8 @@ def test_a_reset_write_is_reconciled_by_a_read_and_applied_once(make_deployment:
 
 def test_a_reset_certificate_install_is_reconciled(make_deployment: Callable[..., Any],
                                                    open_connections: Callable[..., Connections]) -> None:
-    # CSR (clean), install (reset after it was applied), reconciling read (clean)
-    seed = seed_for(EXPE1, {"reset_rate": 0.5}, [clean, lambda d: d.reset, clean])
+    # CSR (clean), reading the CSR back (clean), install (reset after it was applied), reconciling read (clean)
+    seed = seed_for(EXPE1, {"reset_rate": 0.5}, [clean, clean, lambda d: d.reset, clean])
     deployment = make_deployment(overrides=node_faults(EXPE1, seed, reset_rate=0.5))
     connections = open_connections(deployment.path, attempts=5, max_retry_seconds=5)
     node = connections.expressway[EXPE1]
@@ -123,21 +125,21 @@ def test_a_reset_certificate_install_is_reconciled(make_deployment: Callable[...
     ca = new_root("Reset Install Root")
     leaf = ca.sign_csr(csr)
     node.install_server_certificate((leaf, ca.cert))
-    assert log_of(connections, EXPE1) == [("POST", CSR, 200, None), ("POST", SERVER, 0, "reset"),
-                                          ("GET", SERVER, 200, None)]
+    assert log_of(connections, EXPE1) == [("POST", CSR, 200, None), ("GET", CSR, 200, None),
+                                          ("POST", SERVER, 0, "reset"), ("GET", SERVER, 200, None)]
     assert LabState.load(load_inventory(deployment.path).lab_state_dir).expressway[EXPE1].server_chain[0] == leaf.pem
 
 
 def test_a_reset_cucm_trust_upload_is_reconciled(make_deployment: Callable[..., Any],
                                                  open_connections: Callable[..., Connections]) -> None:
-    seed = seed_for(PUB, {"reset_rate": 0.5}, [lambda d: d.reset, clean, clean])
+    seed = seed_for(PUB, {"reset_rate": 0.5}, [lambda d: d.reset, clean, clean, clean])
     deployment = make_deployment(overrides=node_faults(PUB, seed, reset_rate=0.5))
     connections = open_connections(deployment.path, attempts=5, max_retry_seconds=5)
     root = new_root("CUCM Reset Root").cert
     connections.cucm[PUB].add_trusted_certificate("tomcat-trust", root)
     base = "/platformcom/api/v1/certmgr/config"
-    assert log_of(connections, PUB) == [("POST", f"{base}/trust/certificates", 0, "reset"),
-                                        ("GET", f"{base}/trust/certificate?service=tomcat", 200, None)]
+    read = ("GET", f"{base}/trust/certificate?service=tomcat", 200, None)
+    assert log_of(connections, PUB) == [("POST", f"{base}/trust/certificates", 0, "reset"), read, read]
     assert connections.cucm[PUB].trusted_certificates("tomcat-trust").count(root) == 1
 
 
@@ -185,12 +187,13 @@ def test_a_hung_read_times_out_and_is_retried(make_deployment: Callable[..., Any
 
 def test_a_hung_write_is_reconciled_after_the_read_timeout(make_deployment: Callable[..., Any],
                                                            open_connections: Callable[..., Connections]) -> None:
-    seed = seed_for(EXPE1, {"hang_rate": 0.5}, [lambda d: d.hang, clean, clean])
+    seed = seed_for(EXPE1, {"hang_rate": 0.5}, [lambda d: d.hang, clean, clean, clean])
     deployment = make_deployment(overrides=node_faults(EXPE1, seed, hang_rate=0.5))
     connections = open_connections(deployment.path, attempts=3, max_retry_seconds=5)
     root = new_root("Hung Write Root").cert
     connections.expressway[EXPE1].add_trusted_ca(root)
-    assert log_of(connections, EXPE1) == [("POST", ROOT, 0, "hang"), ("GET", ROOT, 200, None)]
+    assert log_of(connections, EXPE1) == [("POST", ROOT, 0, "hang"), ("GET", ROOT, 200, None),
+                                          ("GET", ROOT, 200, None)]
     assert connections.expressway[EXPE1].trusted_cas() == (root,)
 
 

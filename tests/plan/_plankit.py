@@ -17,6 +17,7 @@ import yaml
 from mrakit_testkit import PASSWORDS as _SHARED_PASSWORDS
 
 from mrakit.desired import desired_state
+from mrakit.handshake import service_request
 from mrakit.inventory.load import load_inventory
 from mrakit.lab.model import csr_from_pem
 from mrakit.lab.server import Lab
@@ -33,8 +34,9 @@ PUB, SUB = "cucm-pub.acme.local", "cucm-sub1.acme.local"
 EDGE, CONTROL = (EXPE1, EXPE2), (EXPC1, EXPC2)
 EXPRESSWAYS = (*EDGE, *CONTROL)
 ALL_NODES = (*EXPRESSWAYS, PUB, SUB)
-EXAMPLE_RELATIONS = 24  # 8 traversal-zone relations + 6 per control peer towards/from CUCM + the
-# publisher's 4 (tomcat-trust and CallManager-trust of each C) checked again on the subscriber
+EXAMPLE_RELATIONS = 32  # 8 traversal-zone relations + 6 per control peer towards/from CUCM + the
+# publisher's 4 (tomcat-trust and CallManager-trust of each C) checked again on the subscriber + each CUCM
+# server's tomcat and CallManager chain in its own units (CUCM001), 4 on the publisher and again on the subscriber
 
 
 
@@ -131,7 +133,8 @@ def csr_in_state(state_dir: Path) -> Any:
 
     def make(fqdn: str, common_name: str, sans: tuple[str, ...]) -> Any:
         state = LabState.load(state_dir)
-        pem = state.expressway[fqdn].generate_csr(common_name, [s for s in sans if s not in (fqdn, common_name)])
+        # The box names the CSR after itself (the cluster FQDN here) and adds its own FQDN to the SANs.
+        pem = state.expressway[fqdn].generate_csr([s for s in sans if s != fqdn])
         state.save()
         return csr_from_pem(pem)
 
@@ -150,7 +153,7 @@ class Handshake:
 def traversal_handshake(lab: Lab, control: str, edge: str, *, trust_pems: list[str] | None = None) -> Handshake:
     """Expressway-C `control` (TLS client, with its current server certificate and key, trusting its
     current trust list unless `trust_pems` is given) connects to `edge`'s traversal listener, checking
-    the edge's name. OK only when both sides accepted: the edge sends a line after its handshake."""
+    the edge's name. OK only when both sides accepted: the edge answers the SIP OPTIONS sent after it."""
     return handshake(lab, control, edge, "traversal", trust_pems=trust_pems)
 
 
@@ -188,8 +191,10 @@ def _handshake(lab: Lab, client: str, target: str, listener: str, trust_pems: li
         port = lab.endpoints[target].tls[listener]
         with socket.create_connection(("127.0.0.1", port), timeout=5) as sock, \
                 context.wrap_socket(sock, server_hostname=target) as tls:
+            # Like the products, the listener waits for the client to speak: a SIP OPTIONS (HTTP on tomcat).
+            tls.sendall(service_request("http" if listener == "tomcat" else "sip", target))
             line = tls.recv(64)
-            if not line.startswith(b"OK " + listener.encode()):
+            if not line.startswith((b"SIP/2.0 200", b"HTTP/1.1 200")):
                 return Handshake(False, error=f"{target} closed the connection ({line!r}): it refused the client")
             return Handshake(True, tls.getpeercert(binary_form=True))
     except (ssl.SSLError, OSError) as exc:

@@ -72,10 +72,9 @@ class Expected:
 
     def full_trust(self) -> set[Key]:
         """What a node with no trust for the other side needs: E ← C's private chain, C ← E's public
-        chain and the CUCM's private chain, the publisher ← C's private chain in both stores."""
-        return (self.trust(EDGE, self.private) | self.trust(CONTROL, self.public) | self.trust(CONTROL, self.private)
-                | self.trust((PUB,), self.private, "tomcat-trust") | self.trust((PUB,), self.private,
-                                                                                 "CallManager-trust"))
+        chain and the CUCM's private chain. The publisher needs nothing: C's private chain is the chain of
+        CUCM's own identities, which a CUCM node always holds in both units (CUCM001)."""
+        return self.trust(EDGE, self.private) | self.trust(CONTROL, self.public) | self.trust(CONTROL, self.private)
 
     def installs(self, nodes: tuple[str, ...]) -> set[Key]:
         installs: set[Key] = set()

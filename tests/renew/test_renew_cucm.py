@@ -35,7 +35,8 @@ def test_tomcat_renewal_loop(make_deployment, tmp_path: Path) -> None:
     signed = load_certificate_file(csr_dir / f"{PUB}-tomcat.pem")
     result = run_cli("apply", "-i", inv_path, "--certificates", csr_dir, "--yes")
     assert result.code == 0, result.out + result.err
-    assert "restart Cisco Tomcat on every node of cucm-main" in result.out
+    # the example names a multi-server tomcat certificate: installed once, restarted on every server
+    assert "restart Cisco Tomcat on cucm-pub, cucm-sub1" in result.out
     with connect(inventory) as connections:
         assert connections.lab is not None
         presented = probe("127.0.0.1", connections.lab.endpoints[PUB].tls["tomcat"], server_name=PUB)
