@@ -13,6 +13,7 @@ import datetime as dt
 import hashlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
+from pathlib import Path
 from typing import Any, Literal
 
 from mrakit.adapters.base import CUCM_SERVICE_OF_KIND
@@ -114,6 +115,7 @@ class Plan:
     findings: tuple[Finding, ...] = ()
     unreachable: Mapping[str, str] = field(default_factory=dict)
     format_version: int = FORMAT_VERSION
+    limit: tuple[str, ...] = ()  # the clusters of `plan --limit`; apply verifies only relations inside it
 
     @property
     def has_changes(self) -> bool:
@@ -130,10 +132,13 @@ class Plan:
 
     def summary(self) -> str:
         counts = self.counts()
+        unread = ""
+        if self.unreachable:
+            n = len(self.unreachable)
+            unread = f"{n} node{'s' if n != 1 else ''} could not be read ({', '.join(sorted(self.unreachable))})"
         if not self.actions:
-            return "Plan: no changes" + (
-                f" ({len(self.unreachable)} node(s) could not be read)" if self.unreachable else ""
-            )
+            # Nodes that could not be read are the headline, not "no changes": nobody knows yet.
+            return f"Plan: {unread}; no changes on the others" if unread else "Plan: no changes"
         trust_nodes = len({a.node for a in self.actions if a.kind == "trust.add"})
         parts = []
         if counts["trust.add"]:
@@ -146,7 +151,7 @@ class Plan:
         if counts["manual"]:
             n = counts["manual"]
             parts.append(f"{n} manual step{'s' if n != 1 else ''}")
-        return "Plan: " + ", ".join(parts)
+        return "Plan: " + ", ".join(parts) + (f"; {unread}" if unread else "")
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -156,6 +161,7 @@ class Plan:
             "summary": self.summary(),
             "nodes": {fqdn: {"observed_fingerprint": fp} for fqdn, fp in sorted(self.node_fingerprints.items())},
             "unreachable": dict(sorted(self.unreachable.items())),
+            "limit": list(self.limit),
             "actions": [a.to_dict() for a in self.actions],
             "findings": [f.to_dict() for f in self.findings],
         }
@@ -188,6 +194,7 @@ class Plan:
             actions=tuple(Action.from_dict(a) for a in data["actions"]),
             findings=findings,
             unreachable=dict(data.get("unreachable", {})),
+            limit=tuple(str(c) for c in data.get("limit", [])),
         )
 
 
@@ -725,13 +732,15 @@ def compute_plan(
             )
         )
     return Plan(
-        inventory_path=str(inventory.path),
+        # Absolute, so `mrakit apply PLAN.json` finds the inventory from any folder.
+        inventory_path=str(Path(inventory.path).resolve()),
         inventory_sha256=inventory.sha256,
         created_at=(at or dt.datetime.now(dt.UTC)).isoformat(timespec="seconds"),
         node_fingerprints={fqdn: o.fingerprint for fqdn, o in sorted(observed.nodes.items())},
         actions=tuple(actions),
         findings=tuple(findings),
         unreachable={o.node: o.error or "" for o in observed.failed()},
+        limit=tuple(sorted(limit)) if limit else (),
     )
 
 
