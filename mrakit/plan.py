@@ -217,6 +217,21 @@ def _is_renewal_of(newer: CertView, older: CertView, needed: tuple[str, ...] = (
     )
 
 
+def _exact(when: dt.datetime) -> str:
+    return when.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def describe_certificate(cert: CertView) -> str:
+    """One certificate as an install shows it, before and after: subject, serial, not-after, fingerprint."""
+    return (f'"{cert.display_name}" serial {cert.serial_hex}, not after {_exact(cert.not_after)}, '
+            f"sha256 {cert.fingerprint_sha256}")
+
+
+def _replaces(current: tuple[CertView, ...]) -> tuple[Reason, ...]:
+    """What an install replaces on the node (a `replaces` reason), so a reviewer sees old → new."""
+    return (Reason("replaces", describe_certificate(current[0])),) if current else ()
+
+
 def _action_id(phase: int, kind: str, node: str, detail: str) -> str:
     digest = hashlib.sha256(f"{phase}|{kind}|{node}|{detail}".encode()).hexdigest()[:12]
     return f"{phase}-{kind}-{node}-{digest}"
@@ -340,8 +355,9 @@ class _Planner:
             return False
         self.findings.append(Finding(
             "INV001", Severity.WARNING,
-            f"{node} presents a newer {kind} certificate (valid from {current[0].not_before:%Y-%m-%d}) than "
-            f"{cert_file.path.name} names (from {cert_file.leaf.not_before:%Y-%m-%d}); mrakit keeps it",
+            f"{node} presents a newer {kind} certificate (serial {current[0].serial_hex}, valid from "
+            f"{_exact(current[0].not_before)}) than {cert_file.path.name} names (serial {cert_file.leaf.serial_hex}, "
+            f"from {_exact(cert_file.leaf.not_before)}); mrakit keeps it",
             fix=f"update the inventory to name the installed certificate instead of {cert_file.path}",
             cluster=cluster, node=node,
             evidence={"installed": current[0].fingerprint_sha256, "named": cert_file.leaf.fingerprint_sha256}))
@@ -359,7 +375,8 @@ class _Planner:
             deps = self.prerequisites(node.node, kind)
             reasons = (Reason("inventory",
                               f"the desired {kind} certificate is {cert_file.path.name} "
-                              f"({cert_file.leaf.display_name}, {cert_file.leaf.fingerprint_sha256[:16]}…)"),)
+                              f"({cert_file.leaf.display_name}, {cert_file.leaf.fingerprint_sha256[:16]}…)"),
+                       *_replaces(current))
             capabilities = obs.capabilities
             if kind == "client" and (capabilities is None or not capabilities.separate_client_certificate):
                 key = f" {cert_file.key_path}" if cert_file.key_path else ""
@@ -405,7 +422,8 @@ class _Planner:
                     cucm.name, publisher, "cucm", kind, cert_file, "cert.install" if rest else "manual",
                     f"install {cert_file.path.name} as the {service} identity of {_label(cucm.name, publisher)}"
                     + ("" if rest else " by hand (CUCM before 14 has no certificate REST API)"),
-                    reasons=(Reason("inventory", f"the desired {service} certificate is {cert_file.path.name}"),),
+                    reasons=(Reason("inventory", f"the desired {service} certificate is {cert_file.path.name}"),
+                             *_replaces(current)),
                     depends_on=self.prerequisites(publisher, kind),
                     instructions="" if rest else f"On {publisher}: OS Administration > Certificate Management > "
                     f"Upload Certificate ({service}), after the trust additions of phase 1 are in place.")

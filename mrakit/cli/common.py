@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import logging
 import os
@@ -42,7 +43,7 @@ def reset_output(argv: Sequence[str]) -> None:
 
 def _wants_json(argv: Sequence[str]) -> bool:
     args = list(argv[: argv.index("--")] if "--" in argv else argv)
-    return "--format=json" in args or any(a == "--format" and b == "json" for a, b in zip(args, args[1:]))
+    return "--format=json" in args or any(a == "--format" and b == "json" for a, b in itertools.pairwise(args))
 
 
 def colour(stream: IO[str] | None = None) -> bool:
