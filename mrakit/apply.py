@@ -318,8 +318,10 @@ def refuse_other_inventory(plan: Plan, inventory: Inventory) -> None:
     raise StalePlanError(f"the plan is stale: {inventory.path} changed since it was made (plan again)")
 
 
-def refuse_stale(plan: Plan, inventory: Inventory, connections: Any, *, workers: int | None = None) -> None:
-    """Refuse (StalePlanError) a saved plan whose inventory or any node's observed state changed."""
+def refuse_stale(plan: Plan, inventory: Inventory, connections: Any, *,
+                 workers: int | None = None) -> ObservedState:
+    """Refuse (StalePlanError) a saved plan whose inventory or any node's observed state changed;
+    return what was observed."""
     refuse_other_inventory(plan, inventory)
     now = observe(inventory, connections.expressway, connections.cucm, workers=workers)
     changed = _stale_nodes(plan, now)
@@ -327,6 +329,7 @@ def refuse_stale(plan: Plan, inventory: Inventory, connections: Any, *, workers:
         raise StalePlanError(
             f"the plan is stale: {len(changed)} node(s) changed since it was made: {', '.join(changed)} "
             "(plan again)", changed_nodes=tuple(changed))
+    return now
 
 
 def apply(
