@@ -50,8 +50,9 @@ def validate(inventory_path: str, output_format: str) -> None:
         echo_json({"inventory": str(inventory.path), "valid": True, "findings": [f.to_dict() for f in findings]})
     else:
         nodes = len(state.nodes) + sum(len(c.subscribers) for c in inventory.cucm.values())
-        click.echo(f"{inventory_path}: schema and references valid ({len(inventory.expressway)} Expressway "
-                   f"cluster(s), {len(inventory.cucm)} CUCM cluster(s), {nodes} nodes)")
+        if not quiet():
+            click.echo(f"{inventory_path}: schema and references valid ({len(inventory.expressway)} Expressway "
+                       f"cluster(s), {len(inventory.cucm)} CUCM cluster(s), {nodes} nodes)")
         if not quiet():
             click.echo(render_findings(findings))
         click.echo(summary_line(findings))
@@ -62,7 +63,8 @@ def _every_problem(exc: InventoryError) -> NoReturn:
     """Every problem of an invalid inventory, one `mrakit: error:` line each, exit 1."""
     problems = exc.problems or (exc,)
     if OUTPUT.json_errors:
-        click.echo(error_json(f"{len(problems)} problem(s) in the inventory", problems=[
+        message = problems[0].one_line() if len(problems) == 1 else f"{len(problems)} problems in {exc.file}"
+        click.echo(error_json(message, problems=[
             {"message": p.message, "file": p.file, "line": p.line, "column": p.column, "field": p.path}
             for p in problems]))
     for problem in problems:

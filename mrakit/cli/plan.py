@@ -67,9 +67,12 @@ def plan_command(inventory_path: str, out_path: str | None, output_format: str, 
     try:
         result = plan(inventory, workers=workers, limit=clusters, force=force, certificates_dir=certificates_dir,
                       progress=progress)
-    finally:
+    except BaseException:
         if progress:
-            progress.close()
+            progress.close(failed=True)
+        raise
+    if progress:
+        progress.close()
     if out_path:
         Path(out_path).write_text(json.dumps(result.to_dict(), indent=2) + "\n")
     if output_format != "text":
@@ -119,6 +122,7 @@ def apply_command(inventory_path: str | None, plan_file: str | None, yes: bool, 
     if saved is not None:
         refuse_other_inventory(saved, inventory)
     progress = _progress()
+    failed = True
     try:
         with connect(inventory) as connections:
             if saved is not None:
@@ -139,11 +143,14 @@ def apply_command(inventory_path: str | None, plan_file: str | None, yes: bool, 
             # A saved plan is checked again when a person took time to approve it.
             result = apply(the_plan, inventory, workers=workers, progress=progress, connections=connections,
                            check_stale=saved is not None and asked)
+            failed = False
     except MrakitError as exc:
+        if progress:
+            progress.close(failed=True)
         fail(str(exc))
     finally:
         if progress:
-            progress.close()
+            progress.close(failed=failed)
     _finish(result, report_path)
 
 

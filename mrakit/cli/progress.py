@@ -50,12 +50,14 @@ class Progress:
                 self.stream.write(f"  [{phase}] {node}: {message}\n")
                 self.stream.flush()
 
-    def close(self) -> None:
+    def close(self, *, failed: bool = False) -> None:
+        """End the display. After a failure the unfinished phase gets no line: the error is the last word."""
         self.stop.set()
         if self.ticker is not None:
             self.ticker.join(timeout=1)
         with self.lock:
-            self._end_phase()
+            if not failed:
+                self._end_phase()
             self._clear()
             self.phase = None
 
@@ -63,7 +65,7 @@ class Progress:
         return self
 
     def __exit__(self, kind: type[BaseException] | None, value: BaseException | None, tb: TracebackType | None) -> None:
-        self.close()
+        self.close(failed=kind is not None)
 
     def _line(self) -> str:
         failed = f", {self.failed} failed" if self.failed else ""

@@ -203,7 +203,8 @@ def test_node_filter_on_an_unknown_node_is_an_error(deploy, capsys):
     """A typo in --node must not look like a clean bill of health."""
     d = deploy("missing-intermediate")
     rc, out, err = cli(capsys, "doctor", "-i", str(d.path), "--node", "nowhere.acme.com", "--format", "json")
-    assert rc == 1 and out == ""
+    assert rc == 1 and json.loads(out) == {"error": {"message": f"no node 'nowhere.acme.com' in {d.path}",
+                                                     "exit_code": 1}}  # --format json: the error as JSON too
     assert err.strip() == f"mrakit: error: no node 'nowhere.acme.com' in {d.path}"
 
 
