@@ -4,15 +4,14 @@ from __future__ import annotations
 
 import os
 import re
-import select
 import subprocess
 import sys
-import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from mrakit_testkit import PASSWORDS
+from mrakit_testkit import run_on_terminal as on_terminal
 
 MRAKIT = Path(sys.executable).parent / "mrakit"
 SGR = re.compile(r"\x1b\[[0-9;]*m")  # a colour or bold escape
@@ -45,37 +44,6 @@ def run(*args: str | Path, cwd: Path | None = None, extra_env: Mapping[str, str]
 def run_on_terminal(args: Sequence[str | Path], *, cwd: Path | None = None,
                     extra_env: Mapping[str, str] | None = None, answers: Mapping[str, str] | None = None,
                     timeout: float = 120) -> tuple[int, str]:
-    """`mrakit ARGS` with stdin, stdout and stderr on one pseudo-terminal; returns the exit code and
-    everything written to the terminal. `answers`: text to type once the output shows the key."""
-    command = [str(a) for a in args]
-    if not command or command[0] != str(MRAKIT):
-        command = [str(MRAKIT), *command]
-    master, slave = os.openpty()
-    proc = subprocess.Popen(command, stdin=slave, stdout=slave, stderr=slave, cwd=cwd,
-                            env=env(TERM="xterm", **dict(extra_env or {})), close_fds=True)
-    os.close(slave)
-    pending = dict(answers or {})
-    chunks: list[bytes] = []
-    deadline = time.monotonic() + timeout
-    try:
-        while True:
-            if time.monotonic() > deadline:
-                proc.kill()
-                raise AssertionError(f"timed out; output so far:\n{b''.join(chunks).decode(errors='replace')}")
-            ready, _, _ = select.select([master], [], [], 0.2)
-            if ready:
-                try:
-                    data = os.read(master, 65536)
-                except OSError:  # the child closed the terminal
-                    break
-                if not data:
-                    break
-                chunks.append(data)
-                text = b"".join(chunks).decode(errors="replace")
-                for key in [k for k in pending if k in text]:
-                    os.write(master, pending.pop(key).encode())
-            elif proc.poll() is not None:
-                break
-    finally:
-        os.close(master)
-    return proc.wait(timeout=30), b"".join(chunks).decode(errors="replace")
+    """`mrakit ARGS` on a pseudo-terminal (see mrakit_testkit.run_on_terminal)."""
+    return on_terminal([str(MRAKIT), *map(str, args)], env=env(TERM="xterm", **dict(extra_env or {})), cwd=cwd,
+                       answers=answers, timeout=timeout)
