@@ -119,3 +119,17 @@ def test_plan_summary_leads_with_nodes_it_could_not_read() -> None:
                   unreachable={EXPE1: "down", EXPC2: "down"})
     assert unread.summary() == f"Plan: 2 nodes could not be read ({EXPC2}, {EXPE1}); no changes on the others"
     assert not unread.summary().startswith("Plan: no changes")
+
+
+def test_an_install_shows_what_it_replaces_even_in_apply_short_form() -> None:
+    from mrakit.desired import Reason
+    from mrakit.render.plan import TextPlanRenderer
+
+    install = Action("2-x", 2, "cert.install", "exp-e", EXPE1, "expressway", "install expe1.pem as the server "
+                     "certificate of exp-e/expe1", reasons=(Reason("inventory", "the desired server certificate"),
+                                                          Reason("replaces", '"mra.acme.com" serial 1f, not after '
+                                                                 "2027-01-01T00:00:00Z, sha256 ab")))
+    the_plan = Plan("inventory.yaml", "0" * 64, "2026-11-30T00:00:00+00:00", {}, (install,))
+    short = TextPlanRenderer(verbose=False).render(the_plan)
+    assert 'replaces: "mra.acme.com" serial 1f, not after 2027-01-01T00:00:00Z, sha256 ab' in short
+    assert "the desired server certificate" not in short  # other reasons stay in the long form
