@@ -110,12 +110,12 @@ def _state_files(directory: Path) -> dict[str, tuple[int, int]]:
 def _reload(lab: Lab) -> list[str]:
     """Replace the served nodes whose saved state differs from what is served (under the state's
     lock, so no request is half-way through a change). Returns their names."""
-    try:
-        fresh = LabState.load(lab.state.directory)
-    except MrakitError:
-        return []  # caught between two writes: the next look will see the finished state
-    changed = []
-    with lab.state.lock:
+    changed: list[str] = []
+    with lab.state.lock:  # read under the lock too: never an older file over this lab's own newer write
+        try:
+            fresh = LabState.load(lab.state.directory)
+        except MrakitError:
+            return []  # caught between two writes: the next look will see the finished state
         for table, new in ((lab.state.expressway, fresh.expressway), (lab.state.cucm, fresh.cucm)):
             for name, node in new.items():
                 if name in table and table[name].to_json() != node.to_json():
