@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import datetime as dt
 import time
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Literal
 
 from mrakit.adapters.base import CUCM_SERVICE_OF_KIND
@@ -60,6 +61,11 @@ class ApplyResult:
     results: tuple[ActionResult, ...]
     verification: tuple[RelationCheck, ...] = ()
     unreachable: Mapping[str, str] = field(default_factory=dict)
+    # Trust relations the verification could not judge (a node unreachable, or its trust unreadable)
+    # and those it left alone because their validator is outside the plan's --limit.
+    not_judged: int = 0
+    not_judged_why: str = "nodes unreachable"
+    out_of_scope: int = 0
 
     @property
     def failed(self) -> bool:
@@ -80,33 +86,68 @@ class ApplyResult:
             "summary": self.summary(),
             "nodes": nodes,
             "unreachable": dict(self.unreachable),
+            "relations": {
+                "expected": len(self.verification) + self.not_judged,
+                "verified": sum(1 for c in self.verification if c.valid),
+                "not_verified": sum(1 for c in self.verification if not c.valid),
+                "not_judged": self.not_judged,
+                "out_of_scope": self.out_of_scope,
+            },
             "verification": [c.to_dict() for c in self.verification],
         }
 
+    def verdict(self) -> str:
+        """How many trust relations verified out of how many were expected, naming those not judged."""
+        expected = len(self.verification) + self.not_judged
+        good = sum(1 for c in self.verification if c.valid)
+        text = f"{good}/{expected} trust relations verified"
+        if self.not_judged:
+            text += f", {self.not_judged} not judged ({self.not_judged_why})"
+        if self.out_of_scope:
+            text += f", {self.out_of_scope} outside --limit not checked"
+        return text
+
     def summary(self) -> str:
+        """One line that names what did not happen as plainly as what did."""
         counts: dict[str, int] = {}
         for result in self.results:
             counts[result.status] = counts.get(result.status, 0) + 1
-        broken = sum(1 for c in self.verification if not c.valid)
-        parts = [f"{n} {status}" for status, n in sorted(counts.items())] or ["nothing to do"]
-        if not self.results and self.unreachable:
-            return (f"Apply: nothing applied; {len(self.unreachable)} node(s) could not be read: "
-                    f"{', '.join(sorted(self.unreachable))}")
-        broken_now = [c for c in self.verification if not c.valid]
-        if not self.results and not broken_now:
-            checked = f" ({len(self.verification)} trust relations verified)" if self.verification else ""
+        broken = [c for c in self.verification if not c.valid]
+        down = ""
+        if self.unreachable:
+            n = len(self.unreachable)
+            down = f"; {n} node{'s' if n != 1 else ''} unreachable ({', '.join(sorted(self.unreachable))})"
+        if not self.results and not broken and not self.unreachable and not self.not_judged:
+            checked = f" ({self.verdict()})" if self.verification else ""
             return f"Apply: nothing to do, every node already matches the inventory{checked}"
         if not self.results:
-            return (f"Apply: nothing to change, but {len(broken_now)} of {len(self.verification)} trust relations "
-                    "do not verify (see the manual steps and `mrakit doctor`)")
-        verdict = f"{len(self.verification) - broken}/{len(self.verification)} trust relations verified"
-        return f"Apply: {', '.join(parts)}; {verdict}"
+            head = "nothing applied" if self.unreachable else "nothing to change"
+            return f"Apply: {head}; {self.verdict()}{down}"
+        parts = [f"{n} {status}" for status, n in sorted(counts.items())]
+        return f"Apply: {', '.join(parts)}; {self.verdict()}{down}"
+
+
+@dataclass(frozen=True)
+class Verification:
+    """What phase 3 found: the relations it judged, and how many it could not or was not asked to."""
+
+    checks: tuple[RelationCheck, ...]
+    not_judged: int = 0
+    not_judged_why: str = "nodes unreachable"
+    out_of_scope: int = 0
 
 
 def check_relations(inventory: Inventory, observed: ObservedState) -> list[RelationCheck]:
+    """Every trust relation re-checked on what the nodes hold now (see `verify_relations`)."""
+    return list(verify_relations(inventory, observed).checks)
+
+
+def verify_relations(inventory: Inventory, observed: ObservedState,
+                     limit: Collection[str] | None = None) -> Verification:
     """Every trust relation re-checked on what the nodes hold now — the same verdict the doctor gives
-    (Expressway semantics on an Expressway, path building on CUCM, every CUCM subscriber included;
-    nodes whose trust cannot be read are not judged)."""
+    (Expressway semantics on an Expressway, path building on CUCM, every CUCM subscriber included).
+    Relations whose validator is outside `limit` (clusters) are counted as out of scope; those
+    whose nodes cannot be read are counted as not judged, never silently dropped."""
     from mrakit.pki.roots import load_public_roots
     from mrakit.rules.context import CheckContext
     from mrakit.rules.trust import relation_verdict, relations_with_subscribers
@@ -116,16 +157,23 @@ def check_relations(inventory: Inventory, observed: ObservedState) -> list[Relat
                             cucm_profiles=observed.secure_profiles(), prefer_observed=True, at=now)
     context = CheckContext(inventory, desired, observed, load_public_roots(), now)
     checks: list[RelationCheck] = []
+    out_of_scope = unreachable = unreadable = 0
     for rel in relations_with_subscribers(context):
-        subject = observed.nodes.get(rel.subject)
-        if subject is None or not subject.ok:
+        if limit and rel.validator_cluster not in limit:
+            out_of_scope += 1
+            continue
+        ends = [observed.nodes.get(rel.subject), observed.nodes.get(rel.validator)]
+        if any(o is None or not o.ok for o in ends):
+            unreachable += 1
             continue
         result = relation_verdict(context, rel)
         if result is None:
+            unreadable += 1
             continue
         checks.append(RelationCheck(rel.validator, rel.store, rel.subject, rel.kind, result.valid,
                                     result.reason.value if result.reason else None, result.detail))
-    return checks
+    why = " or ".join(w for w, n in (("nodes unreachable", unreachable), ("trust lists unreadable", unreadable)) if n)
+    return Verification(tuple(checks), unreachable + unreadable, why or "nodes unreachable", out_of_scope)
 
 
 class _Applier:
@@ -259,6 +307,31 @@ def _stale_nodes(plan: Plan, observed: ObservedState) -> list[str]:
     return changed
 
 
+def refuse_other_inventory(plan: Plan, inventory: Inventory) -> None:
+    """A plan belongs to the inventory it was made from, as it was then (StalePlanError otherwise)."""
+    if plan.inventory_sha256 == inventory.sha256:
+        return
+    made_from, given = Path(plan.inventory_path).resolve(), Path(inventory.path).resolve()
+    if made_from != given:
+        raise StalePlanError(f"the plan was made from another inventory ({made_from}), not {given}: "
+                             f"plan again with -i {inventory.path}")
+    raise StalePlanError(f"the plan is stale: {inventory.path} changed since it was made (plan again)")
+
+
+def refuse_stale(plan: Plan, inventory: Inventory, connections: Any, *,
+                 workers: int | None = None) -> ObservedState:
+    """Refuse (StalePlanError) a saved plan whose inventory or any node's observed state changed;
+    return what was observed."""
+    refuse_other_inventory(plan, inventory)
+    now = observe(inventory, connections.expressway, connections.cucm, workers=workers)
+    changed = _stale_nodes(plan, now)
+    if changed:
+        raise StalePlanError(
+            f"the plan is stale: {len(changed)} node(s) changed since it was made: {', '.join(changed)} "
+            "(plan again)", changed_nodes=tuple(changed))
+    return now
+
+
 def apply(
     plan: Plan,
     inventory: Inventory,
@@ -275,32 +348,27 @@ def apply(
     observed state changed since it was made. Failures are reported in the result, not raised."""
     from mrakit.adapters.connect import connect
 
-    if plan.inventory_sha256 != inventory.sha256:
-        raise StalePlanError(f"the plan is stale: {inventory.path} changed since it was made (plan again)")
+    refuse_other_inventory(plan, inventory)
     own = connections is None
     conns = connect(inventory, environ=environ) if own else connections
     workers = workers or inventory.defaults.workers
     try:
         if check_stale:
-            now = observe(inventory, conns.expressway, conns.cucm, workers=workers)
-            changed = _stale_nodes(plan, now)
-            if changed:
-                raise StalePlanError(
-                    f"the plan is stale: {len(changed)} node(s) changed since it was made: {', '.join(changed)} "
-                    "(plan again)", changed_nodes=tuple(changed))
+            refuse_stale(plan, inventory, conns, workers=workers)
         applier = _Applier(plan, conns, workers, progress)
         applier.phase(PHASE_TRUST)
         applier.await_replication(inventory, replication_timeout)
         applier.phase(PHASE_CERTS)
         applier.phase(PHASE_PRUNE)
-        checks: list[RelationCheck] = []
+        verification = Verification(())
         unreachable: dict[str, str] = dict(plan.unreachable)
         if verify:
             after = observe(inventory, conns.expressway, conns.cucm, workers=workers, progress=progress)
             unreachable = {o.node: o.error or "" for o in after.failed()}
-            checks = check_relations(inventory, after)
+            verification = verify_relations(inventory, after, plan.limit or None)
         ordered = tuple(applier.results[a.id] for a in plan.actions if a.id in applier.results)
-        return ApplyResult(ordered, tuple(checks), unreachable)
+        return ApplyResult(ordered, verification.checks, unreachable, verification.not_judged,
+                           verification.not_judged_why, verification.out_of_scope)
     finally:
         if own:
             conns.close()

@@ -318,6 +318,8 @@ def doctor(
         proofs = [p for p in proofs if node in (p.client, p.server)]
     nodes = tuple(p.fqdn for c in inventory.expressway.values() for p in c.peers) + tuple(
         n.fqdn for c in inventory.cucm.values() for n in c.nodes)
+    if node:
+        nodes = tuple(n for n in nodes if n == node)  # the summary counts the node asked about, not the fleet
     return Report(tuple(sort_findings(unique)), tuple(proofs), "offline" if offline else "online", nodes)
 
 

@@ -32,6 +32,7 @@ class InventoryError(MrakitError):
         self.line = line
         self.column = column
         self.path = path
+        self.problems: tuple[InventoryError, ...] = ()  # every problem found, when there were several
         super().__init__(self.one_line())
 
     def one_line(self) -> str:

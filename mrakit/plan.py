@@ -13,6 +13,7 @@ import datetime as dt
 import hashlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
+from pathlib import Path
 from typing import Any, Literal
 
 from mrakit.adapters.base import CUCM_SERVICE_OF_KIND
@@ -117,6 +118,7 @@ class Plan:
     findings: tuple[Finding, ...] = ()
     unreachable: Mapping[str, str] = field(default_factory=dict)
     format_version: int = FORMAT_VERSION
+    limit: tuple[str, ...] = ()  # the clusters of `plan --limit`; apply verifies only relations inside it
 
     @property
     def has_changes(self) -> bool:
@@ -133,10 +135,13 @@ class Plan:
 
     def summary(self) -> str:
         counts = self.counts()
+        unread = ""
+        if self.unreachable:
+            n = len(self.unreachable)
+            unread = f"{n} node{'s' if n != 1 else ''} could not be read ({', '.join(sorted(self.unreachable))})"
         if not self.actions:
-            return "Plan: no changes" + (
-                f" ({len(self.unreachable)} node(s) could not be read)" if self.unreachable else ""
-            )
+            # Nodes that could not be read are the headline, not "no changes": nobody knows yet.
+            return f"Plan: {unread}; no changes on the others" if unread else "Plan: no changes"
         trust_nodes = len({a.node for a in self.actions if a.kind == "trust.add"})
         parts = []
         if counts["trust.add"]:
@@ -149,7 +154,7 @@ class Plan:
         if counts["manual"]:
             n = counts["manual"]
             parts.append(f"{n} manual step{'s' if n != 1 else ''}")
-        return "Plan: " + ", ".join(parts)
+        return "Plan: " + ", ".join(parts) + (f"; {unread}" if unread else "")
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -159,6 +164,7 @@ class Plan:
             "summary": self.summary(),
             "nodes": {fqdn: {"observed_fingerprint": fp} for fqdn, fp in sorted(self.node_fingerprints.items())},
             "unreachable": dict(sorted(self.unreachable.items())),
+            "limit": list(self.limit),
             "actions": [a.to_dict() for a in self.actions],
             "findings": [f.to_dict() for f in self.findings],
         }
@@ -191,6 +197,7 @@ class Plan:
             actions=tuple(Action.from_dict(a) for a in data["actions"]),
             findings=findings,
             unreachable=dict(data.get("unreachable", {})),
+            limit=tuple(str(c) for c in data.get("limit", [])),
         )
 
 
@@ -211,6 +218,21 @@ def _is_renewal_of(newer: CertView, older: CertView, needed: tuple[str, ...] = (
         and newer.is_valid_at(dt.datetime.now(dt.UTC))
         and keeps_purposes
     )
+
+
+def _exact(when: dt.datetime) -> str:
+    return when.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def describe_certificate(cert: CertView) -> str:
+    """One certificate as an install shows it, before and after: subject, serial, not-after, fingerprint."""
+    return (f'"{cert.display_name}" serial {cert.serial_hex}, not after {_exact(cert.not_after)}, '
+            f"sha256 {cert.fingerprint_sha256}")
+
+
+def _replaces(current: tuple[CertView, ...]) -> tuple[Reason, ...]:
+    """What an install replaces on the node (a `replaces` reason), so a reviewer sees old → new."""
+    return (Reason("replaces", describe_certificate(current[0])),) if current else ()
 
 
 def _action_id(phase: int, kind: str, node: str, detail: str) -> str:
@@ -388,8 +410,9 @@ class _Planner:
             return False
         self.findings.append(Finding(
             "INV001", Severity.WARNING,
-            f"{node} presents a newer {kind} certificate (valid from {current[0].not_before:%Y-%m-%d}) than "
-            f"{cert_file.path.name} names (from {cert_file.leaf.not_before:%Y-%m-%d}); mrakit keeps it",
+            f"{node} presents a newer {kind} certificate (serial {current[0].serial_hex}, valid from "
+            f"{_exact(current[0].not_before)}) than {cert_file.path.name} names (serial {cert_file.leaf.serial_hex}, "
+            f"from {_exact(cert_file.leaf.not_before)}); mrakit keeps it",
             fix=f"update the inventory to name the installed certificate instead of {cert_file.path}",
             cluster=cluster, node=node,
             evidence={"installed": current[0].fingerprint_sha256, "named": cert_file.leaf.fingerprint_sha256}))
@@ -407,7 +430,8 @@ class _Planner:
             deps = self.prerequisites(node.node, kind)
             reasons = (Reason("inventory",
                               f"the desired {kind} certificate is {cert_file.path.name} "
-                              f"({cert_file.leaf.display_name}, {cert_file.leaf.fingerprint_sha256[:16]}…)"),)
+                              f"({cert_file.leaf.display_name}, {cert_file.leaf.fingerprint_sha256[:16]}…)"),
+                       *_replaces(current))
             capabilities = obs.capabilities
             if kind == "client" and (capabilities is None or not capabilities.separate_client_certificate):
                 key = f" {cert_file.key_path}" if cert_file.key_path else ""
@@ -489,7 +513,8 @@ class _Planner:
             cucm.name, fqdn, "cucm", kind, cert_file, "cert.install" if rest else "manual",
             f"install {cert_file.path.name} as the {what}{service} identity of {_label(cucm.name, fqdn)}"
             + ("" if rest else " by hand (CUCM before 14 has no certificate REST API)"),
-            reasons=(Reason("inventory", f"the desired {service} certificate is {cert_file.path.name}"),),
+            reasons=(Reason("inventory", f"the desired {service} certificate is {cert_file.path.name}"),
+                     *_replaces(current)),
             depends_on=self.prerequisites(fqdn, kind),
             instructions="" if rest else f"On {fqdn}: OS Administration > Certificate Management > "
             f"Upload Certificate ({service}), after the trust additions of phase 1 are in place.")
@@ -820,13 +845,15 @@ def compute_plan(
             )
         )
     return Plan(
-        inventory_path=str(inventory.path),
+        # Absolute, so `mrakit apply PLAN.json` finds the inventory from any folder.
+        inventory_path=str(Path(inventory.path).resolve()),
         inventory_sha256=inventory.sha256,
         created_at=(at or dt.datetime.now(dt.UTC)).isoformat(timespec="seconds"),
         node_fingerprints={fqdn: o.fingerprint for fqdn, o in sorted(observed.nodes.items())},
         actions=tuple(actions),
         findings=tuple(findings),
         unreachable={o.node: o.error or "" for o in observed.failed()},
+        limit=tuple(sorted(limit)) if limit else (),
     )
 
 

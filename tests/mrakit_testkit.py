@@ -3,6 +3,14 @@
 from __future__ import annotations
 
 import copy
+import fcntl
+import os
+import select
+import struct
+import subprocess
+import termios
+import time
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -27,3 +35,45 @@ def deep_merge(base: dict[str, Any], overrides: dict[str, Any]) -> dict[str, Any
         else:
             merged[key] = copy.deepcopy(value)
     return merged
+
+
+def run_on_terminal(command: Sequence[str | Path], *, env: Mapping[str, str], cwd: Path | None = None,
+                    answers: Mapping[str, str] | None = None, timeout: float = 120) -> tuple[int, str]:
+    """COMMAND with stdin, stdout and stderr on one pseudo-terminal; returns the exit code and
+    everything written to the terminal. `answers`: text to type once the output shows the key."""
+    master, slave = os.openpty()
+    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 40, 120, 0, 0))
+
+    def controlling_terminal() -> None:  # in the child: its own session, the pty as its terminal
+        os.setsid()
+        fcntl.ioctl(0, termios.TIOCSCTTY, 0)
+
+    proc = subprocess.Popen([str(c) for c in command], stdin=slave, stdout=slave, stderr=slave, cwd=cwd,
+                            env=dict(env), close_fds=True, preexec_fn=controlling_terminal)
+    os.close(slave)
+    pending = dict(answers or {})
+    chunks: list[bytes] = []
+    deadline = time.monotonic() + timeout
+    try:
+        while True:
+            if time.monotonic() > deadline:
+                proc.kill()
+                raise AssertionError(f"timed out; output so far:\n{b''.join(chunks).decode(errors='replace')}")
+            ready, _, _ = select.select([master], [], [], 0.2)
+            if ready:
+                try:
+                    data = os.read(master, 65536)
+                except OSError:  # the child closed the terminal
+                    break
+                if not data:
+                    break
+                chunks.append(data)
+                text = b"".join(chunks).decode(errors="replace")
+                for key in [k for k in pending if k in text]:
+                    time.sleep(0.5)  # let the program switch its terminal mode and start reading
+                    os.write(master, pending.pop(key).encode())
+            elif proc.poll() is not None:
+                break
+    finally:
+        os.close(master)
+    return proc.wait(timeout=30), b"".join(chunks).decode(errors="replace")

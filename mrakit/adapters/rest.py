@@ -4,6 +4,8 @@ writes whose outcome is unknown."""
 
 from __future__ import annotations
 
+import logging
+import time
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -25,6 +27,7 @@ from tenacity import (
 from mrakit.errors import AdapterError, AuthError, MrakitError, NodeUnreachable
 
 TRANSIENT_STATUS = {502, 503, 504}
+_HTTP_LOG = logging.getLogger("mrakit.http")  # `mrakit -v` shows it on stderr
 
 
 @dataclass(frozen=True)
@@ -128,9 +131,13 @@ class RestClient:
     def _once(self, method: str, path: str, **kwargs: Any) -> requests.Response:
         url = self.settings.base_url.rstrip("/") + path
         timeout = (self.settings.connect_timeout, self.settings.read_timeout)
+        started = time.monotonic()
         try:
             # verify is passed per request: a session-level value loses to REQUESTS_CA_BUNDLE.
             response = self.session.request(method, url, timeout=timeout, verify=self.settings.verify, **kwargs)
+            # -v: method, path, status and time; never headers, bodies or credentials.
+            _HTTP_LOG.debug("%s %s %s -> %d (%.3f s)", self.node, method, path, response.status_code,
+                            time.monotonic() - started)
         except requests.exceptions.SSLError as exc:
             text = str(exc).lower()
             if any(mark in text for mark in ("certificate verify failed", "doesn't match", "hostname mismatch",
@@ -219,6 +226,8 @@ class RestClient:
         def remember(state: RetryCallState) -> None:
             if state.outcome is not None and state.outcome.failed:
                 last.append(str(state.outcome.exception()))
+                _HTTP_LOG.debug("%s %s %s: retry %d after: %s", self.node, method, path, state.attempt_number,
+                                state.outcome.exception())
 
         retrying = self._retrying(retry_on)
         retrying.before_sleep = remember

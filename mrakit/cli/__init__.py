@@ -13,7 +13,7 @@ import sys
 import click
 
 from mrakit.cli.cert import cert_group
-from mrakit.cli.common import EXIT_FAILED, fail
+from mrakit.cli.common import EXIT_FAILED, EXIT_USAGE, fail, output_options, reset_output
 from mrakit.cli.doctor import doctor_command, probe_command
 from mrakit.cli.inventory import desired, validate
 from mrakit.cli.lab import lab_group
@@ -23,10 +23,15 @@ from mrakit.cli.renew import csr_command, sign_command
 from mrakit.errors import MrakitError
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
+             no_args_is_help=True)
 @click.version_option(package_name="mrakit")
+@output_options
 def cli() -> None:
-    """Certificate and trust configuration as code for Cisco MRA (Expressway-E, Expressway-C, CUCM)."""
+    """Certificate and trust configuration as code for Cisco MRA (Expressway-E, Expressway-C, CUCM).
+
+    Shell completion: eval "$(_MRAKIT_COMPLETE=bash_source mrakit)" in ~/.bashrc (zsh_source for zsh,
+    fish_source for fish)."""
 
 
 cli.add_command(cert_group)
@@ -44,10 +49,16 @@ cli.add_command(sign_command)
 
 def main(argv: list[str] | None = None) -> None:
     """Entry point: run the command, map errors to exit codes, never print a traceback."""
+    args = sys.argv[1:] if argv is None else list(argv)
+    reset_output(args)
     try:
-        rc = cli.main(args=argv, prog_name="mrakit", standalone_mode=False)
+        rc = cli.main(args=args, prog_name="mrakit", standalone_mode=False)
     except click.exceptions.Abort:
         fail("aborted")
+    except click.exceptions.NoArgsIsHelpError as exc:
+        # Bare `mrakit` (or a bare group): the usage on stderr and exit 2, as any Click group does.
+        click.echo(exc.ctx.get_help() if exc.ctx else str(exc), err=True)
+        sys.exit(EXIT_USAGE)
     except click.exceptions.ClickException as exc:
         ctx = getattr(exc, "ctx", None)
         command = ctx.command_path if ctx else "mrakit"

@@ -6,7 +6,7 @@ import sys
 
 import click
 
-from mrakit.cli.common import EXIT_ATTENTION, EXIT_OK, echo_json, fail
+from mrakit.cli.common import EXIT_ATTENTION, EXIT_OK, colour, echo_json, fail, output_options, quiet
 from mrakit.doctor import doctor
 from mrakit.findings import Severity
 from mrakit.handshake import probe
@@ -26,6 +26,7 @@ from mrakit.rules.registry import RULES
 @click.option("--phone-roots", type=click.Path(dir_okay=False, exists=True),
               help="The phones' public root bundle (default: Mozilla's, from certifi).")
 @click.option("--rules", "list_rules", is_flag=True, help="List every rule, whether it is checked, and how.")
+@output_options
 def doctor_command(inventory_path: str | None, offline: bool, node: str | None, output_format: str,
                    phone_roots: str | None, list_rules: bool) -> None:
     """Check the deployment against every rule of the rule book and prove trust with real
@@ -49,31 +50,37 @@ def doctor_command(inventory_path: str | None, offline: bool, node: str | None, 
     if output_format == "json":
         echo_json(report.to_dict())
     else:
-        click.echo(_render(report))
+        click.echo(_render(report, colour=colour(), summary_only=quiet()))
     sys.exit(EXIT_ATTENTION if report.has_errors else EXIT_OK)
 
 
-def _render(report) -> str:  # type: ignore[no-untyped-def]
+_SEVERITY_COLOUR = {Severity.ERROR: "red", Severity.WARNING: "yellow", Severity.INFO: "cyan"}
+
+
+def _render(report, *, colour: bool = False, summary_only: bool = False) -> str:  # type: ignore[no-untyped-def]
+    def style(text: str, fg: str, bold: bool = False) -> str:
+        return click.style(text, fg=fg, bold=bold) if colour else text
+
     lines: list[str] = []
     for severity in Severity:
         items = [f for f in report.findings if f.severity is severity]
-        if not items:
+        if not items or summary_only:
             continue
-        lines.append(f"{severity.value.upper()} ({len(items)})")
+        lines.append(style(f"{severity.value.upper()} ({len(items)})", _SEVERITY_COLOUR[severity], bold=True))
         by_node: dict[str, list] = {}  # type: ignore[type-arg]
         for finding in items:
             by_node.setdefault(finding.node or finding.cluster or "inventory", []).append(finding)
         for where, findings in by_node.items():
             lines.append(f"  {where}")
             for finding in findings:
-                lines.append(f"    {finding.code}  {finding.message}")
+                lines.append(f"    {style(finding.code, _SEVERITY_COLOUR[severity])}  {finding.message}")
                 if finding.fix:
                     lines.append(f"            fix: {finding.fix}")
         lines.append("")
-    if report.proofs:
-        lines.append(f"HANDSHAKES ({len(report.proofs)})")
+    if report.proofs and not summary_only:
+        lines.append(style(f"HANDSHAKES ({len(report.proofs)})", "cyan", bold=True))
         for proof in report.proofs:
-            verdict = "ok  " if proof.handshake.ok else "FAIL"
+            verdict = style("ok  ", "green") if proof.handshake.ok else style("FAIL", "red", bold=True)
             chain = "chain ok" if proof.chain_valid else "chain invalid"
             flag = "" if proof.agrees else "  <- disagrees with the chain verdict"
             lines.append(f"  {verdict} {proof.connection}: {proof.client} → {proof.server} [{chain}]{flag}")
@@ -96,6 +103,7 @@ def _render(report) -> str:  # type: ignore[no-untyped-def]
 @click.option("--client-cert", type=click.Path(dir_okay=False, exists=True), help="Present this certificate.")
 @click.option("--client-key", type=click.Path(dir_okay=False, exists=True), help="Its private key.")
 @click.option("--purpose", type=click.Choice(["server", "client", "both"]), default="server", show_default=True)
+@output_options
 def probe_command(target: str, servername: str | None, trust_of: str | None, inventory_path: str | None,
                   client_cert: str | None, client_key: str | None, purpose: str) -> None:
     """Connect to HOST:PORT, show the chain the peer presents, and with --trust-of say whether that

@@ -11,12 +11,16 @@ from pathlib import Path
 
 import click
 
-from mrakit.cli.common import echo_json
+from mrakit.cli.common import echo_json, output_options
+from mrakit.errors import MrakitError
 from mrakit.inventory.credentials import resolve_credentials
 from mrakit.inventory.load import load_inventory
+from mrakit.inventory.model import Inventory
 from mrakit.lab.seed import SCENARIOS, init_lab, reset_lab
-from mrakit.lab.server import started_lab
-from mrakit.lab.state import REQUEST_LOG, LabState
+from mrakit.lab.server import Lab, started_lab
+from mrakit.lab.state import NODES_DIR, REQUEST_LOG, STATE_FILE, LabState
+from mrakit.pki.certview import SERVER_AUTH
+from mrakit.rules.eku import server_certificate_ekus
 
 inventory_option = click.option(
     "-i",
@@ -33,15 +37,19 @@ def lab_group() -> None:
     """The embedded lab: loopback twins of Expressway and CUCM for demos and tests."""
 
 
-@lab_group.command("init")
+_SCENARIO_HELP = "\b\nScenarios:\n" + "\n".join(f"  {name:<21} {text}" for name, text in SCENARIOS.items())
+
+
+@lab_group.command("init", epilog=_SCENARIO_HELP)
 @inventory_option
 @click.option(
     "--scenario",
     type=click.Choice(list(SCENARIOS)),
     default="fresh",
     show_default=True,
-    help="The state the deployment starts in.",
+    help="The state the deployment starts in (see Scenarios below).",
 )
+@output_options
 def init(inventory_path: str, scenario: str) -> None:
     """Create the lab's CAs, every certificate file the inventory names that does not exist yet
     (keys 0600 beside them), and every node, in SCENARIO. Replaces an existing lab state."""
@@ -50,10 +58,24 @@ def init(inventory_path: str, scenario: str) -> None:
         f"lab initialised in {state.directory}: {len(state.expressway)} Expressway peer(s), "
         f"{len(state.cucm)} CUCM node(s), scenario {scenario} ({SCENARIOS[scenario]})"
     )
+    if scenario == "x15-clientauth-loss":
+        unaffected = _edges_taking_server_auth_only(load_inventory(inventory_path))
+        if unaffected:
+            click.echo(f"note: this inventory's edges ({', '.join(unaffected)}) take a serverAuth-only certificate, "
+                       "so this scenario breaks nothing here; set an edge's version below X15.4 to see the failure")
+
+
+def _edges_taking_server_auth_only(inventory: Inventory) -> list[str]:
+    """Every edge cluster, as `name (version)`, when each takes serverAuth-only; else none."""
+    edges = [c for c in inventory.expressway.values() if c.role == "edge"]
+    if edges and all(server_certificate_ekus(c) == (SERVER_AUTH,) for c in edges):
+        return [f"{c.name} {c.version}" for c in edges]
+    return []
 
 
 @lab_group.command("serve")
 @inventory_option
+@output_options
 def serve(inventory_path: str) -> None:
     """Run the lab in the foreground. The first line of output is one JSON object with the CA
     bundle and every node's API URL and TLS listener ports. Stop with Ctrl-C."""
@@ -63,17 +85,48 @@ def serve(inventory_path: str) -> None:
     sys.stdout.flush()
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    seen = _state_files(lab.state.directory)
     try:
         while not stop.wait(0.5):
-            pass
+            # Other mrakit commands run their own lab on the same state directory: take up their changes.
+            now = _state_files(lab.state.directory)
+            if now != seen:
+                seen = now
+                changed = _reload(lab)
+                if changed:
+                    click.echo(f"lab: changed by another command, now served: {', '.join(changed)}")
+                    sys.stdout.flush()
     except KeyboardInterrupt:
         pass
     finally:
         lab.stop()
 
 
+def _state_files(directory: Path) -> dict[str, tuple[int, int]]:
+    files = [directory / STATE_FILE, *sorted((directory / NODES_DIR).glob("*.json"))]
+    return {f.name: (f.stat().st_mtime_ns, f.stat().st_size) for f in files if f.exists()}
+
+
+def _reload(lab: Lab) -> list[str]:
+    """Replace the served nodes whose saved state differs from what is served (under the state's
+    lock, so no request is half-way through a change). Returns their names."""
+    changed: list[str] = []
+    with lab.state.lock:  # read under the lock too: never an older file over this lab's own newer write
+        try:
+            fresh = LabState.load(lab.state.directory)
+        except MrakitError:
+            return []  # caught between two writes: the next look will see the finished state
+        for table, new in ((lab.state.expressway, fresh.expressway), (lab.state.cucm, fresh.cucm)):
+            for name, node in new.items():
+                if name in table and table[name].to_json() != node.to_json():
+                    table[name] = node  # type: ignore[assignment]
+                    changed.append(name)
+    return changed
+
+
 @lab_group.command("status")
 @inventory_option
+@output_options
 @click.option("--format", "output_format", type=click.Choice(["text", "json"]), default="text")
 def status(inventory_path: str, output_format: str) -> None:
     """Show every node's certificate, trust list size, pending restarts and the request log summary."""
@@ -124,6 +177,7 @@ def status(inventory_path: str, output_format: str) -> None:
 
 @lab_group.command("reset")
 @inventory_option
+@output_options
 def reset(inventory_path: str) -> None:
     """Remove the lab's node state and request log (run `lab init` to start again)."""
     inventory = load_inventory(inventory_path, require_files=False)

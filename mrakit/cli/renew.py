@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from mrakit.cli.common import echo_json
+from mrakit.cli.common import echo_json, output_options
 from mrakit.inventory.load import load_inventory
 from mrakit.renew import CUCM_SERVICES, request_csrs, sign_csrs
 
@@ -21,6 +21,7 @@ from mrakit.renew import CUCM_SERVICES, request_csrs, sign_csrs
 @click.option("--on-box/--local-key", "on_box", default=True, show_default=True,
               help="Generate the key on the node (it never leaves it) or here (written 0600).")
 @click.option("--format", "output_format", type=click.Choice(["text", "json"]), default="text")
+@output_options
 def csr_command(inventory_path: str, clusters: tuple[str, ...], peers: tuple[str, ...],
                 cucm_services: tuple[str, ...], client: bool, out_dir: str, on_box: bool, output_format: str) -> None:
     """Build one CSR per selected peer with every SAN mrakit requires (MRA010–MRA015); refuses
@@ -51,6 +52,7 @@ def csr_command(inventory_path: str, clusters: tuple[str, ...], peers: tuple[str
 @click.option("--ca-key", type=click.Path(dir_okay=False, exists=True), help="Its private key.")
 @click.option("--ca-key-passphrase-env", help="Environment variable holding the CA key's passphrase.")
 @click.option("--days", type=click.IntRange(1, 825), default=90, show_default=True)
+@output_options
 def sign_command(inventory_path: str, csr_dir: str, out_dir: str | None, ca_cert: str | None, ca_key: str | None,
                  ca_key_passphrase_env: str | None, days: int) -> None:
     """Sign the CSRs of a `mrakit csr` folder — for the lab and private test CAs ONLY. Without

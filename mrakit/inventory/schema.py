@@ -135,4 +135,7 @@ def validate_against_schema(located: Located, name: str = SCHEMA_FILE) -> None:
     _, path, message, at_key = described[0]
     if len(described) > 1:
         message += f" (and {len(described) - 1} more problem{'s' if len(described) > 2 else ''})"
-    raise located.error(path, message, key=at_key)
+    error = located.error(path, message, key=at_key)
+    # Every problem, in file order, for `mrakit validate` to list them all.
+    error.problems = tuple(located.error(p, m, key=k) for _, p, m, k in described)
+    raise error

@@ -56,6 +56,8 @@ class TextPlanRenderer:
                         lines.append(f"        sha256 {action.fingerprint}")
                     if self.verbose:
                         lines += [f"        {r.code}: {r.text}" for r in action.reasons]
+                    else:  # what an install replaces is never hidden
+                        lines += [f"        {r.code}: {r.text}" for r in action.reasons if r.code == "replaces"]
                     if action.instructions:
                         lines.append(f"        how: {action.instructions}")
         kept = [f for f in plan.findings if f.code == "INV001"]

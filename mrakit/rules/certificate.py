@@ -104,13 +104,28 @@ def check_common_name(cert: CertView) -> list[Finding]:
     ]
 
 
+def check_needed_ekus(cert: CertView, needed: tuple[str, ...], why: str) -> list[Finding]:
+    """MRA001 for a given version: `cert` carries every EKU in `needed` (`why` names the version)."""
+    missing = [eku for eku in needed if not cert.allows_purpose(eku)]
+    if cert.is_ca or not missing:
+        return []
+    return [Finding(
+        "MRA001", Severity.ERROR,
+        f'"{cert.display_name}" lacks {" and ".join(missing)} (has: {", ".join(cert.ekus) or "none"}), which {why}',
+        fix="have the CA sign the CSR with a template that includes " + " and ".join(missing),
+        evidence={"fingerprint_sha256": cert.fingerprint_sha256, "ekus": list(cert.ekus), "missing": missing})]
+
+
 def single_certificate_findings(
-    cert: CertView, at: dt.datetime | None = None, window_days: int = DEFAULT_WINDOW_DAYS
+    cert: CertView, at: dt.datetime | None = None, window_days: int = DEFAULT_WINDOW_DAYS,
+    needed_ekus: tuple[tuple[str, ...], str] | None = None,
 ) -> list[Finding]:
-    """The offline findings of `mrakit cert show`: a leaf gets every check, a CA only MRA007."""
+    """The offline findings of `mrakit cert show`: a leaf gets every check, a CA only MRA007.
+    `needed_ekus` (EKUs, why) judges MRA001 for one version; without it, as before X15.4 (both)."""
     when = at or dt.datetime.now(dt.UTC)
     findings = check_validity(cert, when, window_days)
     if not cert.is_ca:
-        findings = check_both_ekus(cert) + check_wildcard(cert) + check_san_limit(cert) + findings
+        ekus = check_needed_ekus(cert, *needed_ekus) if needed_ekus else check_both_ekus(cert)
+        findings = ekus + check_wildcard(cert) + check_san_limit(cert) + findings
         findings += check_common_name(cert)
     return findings

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from mrakit.inventory.model import ExpresswayCluster
+from mrakit.inventory.versions import ExpresswayVersion
 from mrakit.pki.certview import CLIENT_AUTH, SERVER_AUTH
 
 
@@ -15,14 +16,20 @@ def server_certificate_ekus(cluster: ExpresswayCluster, has_client_certificate: 
     `has_client_certificate` says whether the peer in question has one (None: every peer of the
     cluster names one in the inventory).
     """
-    version = cluster.version
+    if has_client_certificate is None:
+        has_client_certificate = all(p.client_certificate for p in cluster.peers)
+    return needed_server_ekus(cluster.version, cluster.role, server_eku_upload=cluster.server_eku_upload,
+                              has_client_certificate=has_client_certificate)
+
+
+def needed_server_ekus(version: ExpresswayVersion, role: str, *, server_eku_upload: bool = False,
+                       has_client_certificate: bool = False) -> tuple[str, ...]:
+    """The version table itself, for a cluster or for a lone file (`mrakit cert show --version`)."""
     if version.at_least("X15.5"):
-        if has_client_certificate is None:
-            has_client_certificate = all(p.client_certificate for p in cluster.peers)
-        if cluster.role == "control" and not has_client_certificate:
+        if role == "control" and not has_client_certificate:
             return (SERVER_AUTH, CLIENT_AUTH)
         return (SERVER_AUTH,)
-    if version.at_least("X15.4") and cluster.role == "edge" and cluster.server_eku_upload:
+    if version.at_least("X15.4") and role == "edge" and server_eku_upload:
         return (SERVER_AUTH,)
     return (SERVER_AUTH, CLIENT_AUTH)
 

@@ -37,7 +37,7 @@ from mrakit.pki.load import load_certificates
 REPO = Path(__file__).resolve().parents[2]
 MRAKIT = REPO / ".venv" / "bin" / "mrakit"
 EXAMPLE = REPO / "inventory.example.yaml"
-RULE_BOOK = Path("/work/shared/domain/mra-certificates.md")
+RULE_BOOK = REPO / "docs" / "rules.md"
 
 EXPE1, EXPE2, EXPC1, EXPC2 = "expe1.acme.com", "expe2.acme.com", "expc1.acme.local", "expc2.acme.local"
 PUB, SUB = "cucm-pub.acme.local", "cucm-sub1.acme.local"
@@ -355,6 +355,6 @@ def doctor_schema_validator() -> Any:
 
 
 def rule_book_codes() -> list[str]:
-    """Every MRA0xx code the rule book defines in one of its tables (| MRA0xx | ...)."""
+    """Every MRA0xx code the rule book (docs/rules.md) lists in its table (| MRA0xx | ...)."""
     text = RULE_BOOK.read_text(encoding="utf-8")
     return sorted(set(re.findall(r"^\|\s*(MRA0\d\d)\s*\|", text, flags=re.MULTILINE)))

@@ -1,7 +1,7 @@
 """Scenario inventories (tests/inventory/scenarios/*.yaml) → the exact desired trust lists and required SANs.
 
 Every expected value is computed from the CA objects the test created, following the rule book
-(/work/shared/domain/mra-certificates.md): who validates whom, and for each such relation every
+(docs/rules.md): who validates whom, and for each such relation every
 intermediate and the root of the validated chain (MRA020/MRA021) in the validator's store.
 """
 

@@ -21,16 +21,14 @@ from cryptography.x509.oid import NameOID
 from mrakit.pki import CertificateAuthority, CertView, Issued, PrivateKey, certificates_to_pem
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-# The shared folder is a sibling of the repository root (here and in CI, where the repo is cloned elsewhere).
-REALPKI_DIR = REPO_ROOT / ".." / "shared" / "realpki"
+# Real public CA certificates (public facts, committed with the tests so a fresh clone runs them all).
+REALPKI_DIR = REPO_ROOT / "tests" / "data" / "realpki"
 OPENSSL = shutil.which("openssl")
 
 
 @pytest.fixture(scope="session")
 def realpki() -> Callable[[str], CertView]:
-    """Load one certificate from ../shared/realpki by file name; skip when that folder is absent."""
-    if not REALPKI_DIR.is_dir():
-        pytest.skip(f"real public CA certificates not available: {REALPKI_DIR.resolve()} does not exist")
+    """Load one certificate from tests/data/realpki by file name."""
     from mrakit.pki import load_certificate_file
 
     def load(name: str) -> CertView:

@@ -209,7 +209,8 @@ def test_verify_unreadable_file_exits_1_with_one_line(files, cli_main, where, na
         args += ["--untrusted", files[name]]
     run = cli_main(*args)
     _assert_failed_one_line(run.code, run.out, run.err, str(files[name]), needle)
-    assert run.out == ""
+    error = json.loads(run.out)["error"]  # --format json: the same error as JSON on stdout
+    assert error["exit_code"] == 1 and run.err.strip() == f"mrakit: error: {error['message']}"
 
 
 def test_verify_usage_errors_exit_1(files, cli_main):

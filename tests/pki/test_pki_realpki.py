@@ -1,4 +1,4 @@
-"""Real public CA certificates (../shared/realpki beside the repository root): Let's Encrypt R11, R12
+"""Real public CA certificates (tests/data/realpki): Let's Encrypt R11, R12
 and E5 under ISRG Root X1 / X2, and the expired cross-signed X2 that shadows the self-signed X2 (MRA022)."""
 
 from __future__ import annotations

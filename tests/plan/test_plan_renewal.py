@@ -41,9 +41,14 @@ def test_a_newer_certificate_is_kept_with_a_warning(make_deployment: Callable[..
     assert not [a for a in the_plan.actions if a.node in EDGE]
     warnings = {f.node: f for f in the_plan.findings if f.code == "INV001"}
     assert set(warnings) == set(EDGE)
+    named = {p.fqdn: p.certificate.leaf for c in inventory.edge_clusters() for p in c.peers if p.certificate}
     for edge in EDGE:
         installed = connections.expressway[edge].server_certificate()[0]
         assert warnings[edge].evidence["installed"] == installed.fingerprint_sha256
+        # The message tells the two apart by serial and exact time, not by a date they share.
+        message = warnings[edge].message
+        assert f"serial {installed.serial_hex}, valid from {installed.not_before:%Y-%m-%dT%H:%M:%SZ}" in message
+        assert f"serial {named[edge].serial_hex}, from {named[edge].not_before:%Y-%m-%dT%H:%M:%SZ}" in message
     writes = len(lab.writes())
     result = apply(the_plan, inventory, connections=connections)
     assert lab.writes()[writes:] == []

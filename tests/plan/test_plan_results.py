@@ -96,3 +96,40 @@ def test_failed_covers_every_kind_of_failure() -> None:
     assert not ApplyResult((ActionResult("d", EXPE1, "manual", "restart", "manual"),)).failed
     summary = ApplyResult((ok,), (check,)).summary()
     assert summary == "Apply: 1 changed; 1/1 trust relations verified"
+
+
+def test_summary_counts_the_relations_it_could_not_judge() -> None:
+    checks = tuple(RelationCheck(EXPC2, "trusted_ca", EXPE1, "server", True, None, "valid") for _ in range(8))
+    ok = ActionResult("a", EXPE1, "trust.add", "add", "changed")
+    result = ApplyResult((ok,), checks, {EXPE1: "down"}, not_judged=16)
+    assert result.summary() == ("Apply: 1 changed; 8/24 trust relations verified, 16 not judged (nodes unreachable); "
+                                f"1 node unreachable ({EXPE1})")
+    assert result.failed
+    counts = result.to_dict()["relations"]
+    assert counts == {"expected": 24, "verified": 8, "not_verified": 0, "not_judged": 16, "out_of_scope": 0}
+    nothing = ApplyResult((), checks, {EXPE1: "down"}, not_judged=16)
+    assert nothing.summary().startswith("Apply: nothing applied; 8/24 trust relations verified, 16 not judged")
+    scoped = ApplyResult((ok,), checks, out_of_scope=16)
+    assert scoped.summary() == "Apply: 1 changed; 8/8 trust relations verified, 16 outside --limit not checked"
+    assert not scoped.failed
+
+
+def test_plan_summary_leads_with_nodes_it_could_not_read() -> None:
+    unread = Plan("inventory.yaml", "0" * 64, "2026-11-30T00:00:00+00:00", {}, (),
+                  unreachable={EXPE1: "down", EXPC2: "down"})
+    assert unread.summary() == f"Plan: 2 nodes could not be read ({EXPC2}, {EXPE1}); no changes on the others"
+    assert not unread.summary().startswith("Plan: no changes")
+
+
+def test_an_install_shows_what_it_replaces_even_in_apply_short_form() -> None:
+    from mrakit.desired import Reason
+    from mrakit.render.plan import TextPlanRenderer
+
+    install = Action("2-x", 2, "cert.install", "exp-e", EXPE1, "expressway", "install expe1.pem as the server "
+                     "certificate of exp-e/expe1", reasons=(Reason("inventory", "the desired server certificate"),
+                                                          Reason("replaces", '"mra.acme.com" serial 1f, not after '
+                                                                 "2027-01-01T00:00:00Z, sha256 ab")))
+    the_plan = Plan("inventory.yaml", "0" * 64, "2026-11-30T00:00:00+00:00", {}, (install,))
+    short = TextPlanRenderer(verbose=False).render(the_plan)
+    assert 'replaces: "mra.acme.com" serial 1f, not after 2027-01-01T00:00:00Z, sha256 ab' in short
+    assert "the desired server certificate" not in short  # other reasons stay in the long form

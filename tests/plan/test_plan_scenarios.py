@@ -171,8 +171,11 @@ def check_plan(scenario: str, the_plan: Plan, expected: Expected, state: LabStat
             assert [c.fingerprint_sha256 for c in action.certificates()] == [action.fingerprint]
         elif action.kind == "cert.install":
             assert action.phase == PHASE_CERTS
-            # The inventory (or a renewal folder) asks for the certificate: its reason is `inventory`.
-            assert codes == {"inventory"}, action.reasons
+            # The inventory (or a renewal folder) asks for the certificate: its reason is `inventory`;
+            # and the certificate it replaces on the node is named (subject, serial, not-after, sha256).
+            assert codes == {"inventory", "replaces"}, action.reasons
+            replaced = next(r.text for r in action.reasons if r.code == "replaces")
+            assert " serial " in replaced and " not after " in replaced and " sha256 " in replaced
             assert any(".pem" in r.text for r in action.reasons), action.reasons
             # Make-before-break: it waits for every trust addition its validators get for its chain.
             chain = expected.public if action.node in EDGE else expected.private

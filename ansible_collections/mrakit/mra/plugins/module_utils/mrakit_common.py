@@ -54,8 +54,49 @@ def trust_text(observation: Any) -> str:
     return "\n".join(lines) + ("\n" if lines else "")
 
 
+def certificate_text(cert: Any) -> str:
+    """A certificate as a diff shows it: subject, serial, not-after, fingerprint (one per line)."""
+    return (f"subject: {cert.subject}\nserial: {cert.serial_hex}\n"
+            f"not after: {cert.not_after:%Y-%m-%dT%H:%M:%SZ}\nsha256: {cert.fingerprint_sha256}\n")
+
+
+def install_diffs(plan: Any, observed: Any) -> list[dict[str, str]]:
+    """Old → new for every certificate install the plan makes."""
+    diffs = []
+    for action in plan.actions:
+        if action.kind != "cert.install":
+            continue
+        obs = observed.nodes.get(action.node)
+        current = obs.certificates.get(action.certificate_kind or "server", ()) if obs is not None else ()
+        new = action.certificates()
+        header = f"{action.node} ({action.certificate_kind} certificate)"
+        diffs.append({"before_header": header, "after_header": header,
+                      "before": certificate_text(current[0]) if current else "",
+                      "after": certificate_text(new[0]) if new else ""})
+    return diffs
+
+
+def read_plan(path: str) -> Any:
+    """A plan saved by the plan module (or `mrakit plan -o`)."""
+    import json
+
+    from mrakit.errors import MrakitError
+    from mrakit.plan import Plan
+
+    try:
+        with open(path, encoding="utf-8") as handle:
+            data = json.load(handle)
+        if not isinstance(data, dict):
+            raise TypeError(f"a JSON {type(data).__name__}, not an object")
+        return Plan.from_dict(data)
+    except MrakitError as exc:
+        raise MrakitError(f"{path}: {exc}") from None
+    except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
+        raise MrakitError(f"{path}: not a mrakit plan ({exc})") from None
+
+
 def plan_diff(plan: Any, observed: Any) -> list[dict[str, str]]:
-    """Before/after trust lists per node that the plan changes."""
+    """Before/after trust lists per node that the plan changes, then every certificate install."""
     diffs = []
     for node in sorted({a.node for a in plan.actions if a.kind in ("trust.add", "trust.remove")}):
         obs = observed.nodes.get(node)
@@ -73,4 +114,4 @@ def plan_diff(plan: Any, observed: Any) -> list[dict[str, str]]:
                 after_lines.remove(line)
         diffs.append({"before_header": f"{node} (trust)", "after_header": f"{node} (trust)",
                       "before": before, "after": "\n".join(after_lines) + ("\n" if after_lines else "")})
-    return diffs
+    return diffs + install_diffs(plan, observed)

@@ -6,18 +6,115 @@ from __future__ import annotations
 DOCUMENTATION = r"""
 module: apply
 short_description: Apply MRA trust and certificate changes with mrakit
+version_added: "0.1.0"
+author: mrakit contributors
 description:
-  - Plans, then adds trust on every peer, installs certificates rolling, and verifies every trust relation.
-  - Check mode changes nothing and reports C(changed) when something would change; diff mode shows the
-    trust lists per node before and after.
-  - Manual steps (restarts, deletes without an API) are returned in C(manual_steps).
+  - Makes the nodes match the inventory in phases, adding trust on every peer first, then installing
+    certificates one peer at a time, then pruning, and verifies every trust relation at the end.
+  - With O(plan), applies exactly the plan that M(mrakit.mra.plan) saved, and refuses it when the inventory
+    or any node changed since it was made; without it, plans again.
+  - Check mode changes nothing and reports C(changed) when something would change. Diff mode shows, per node,
+    the trust lists before and after, and each certificate install, old to new (subject, serial, not-after,
+    fingerprint).
+  - Manual steps (restarts, deletes without an API) are returned in RV(manual_steps).
+requirements:
+  - the mrakit Python library on the controller (C(pip install 'mrakit[ansible]'))
 options:
-  inventory: {description: Path to the mrakit inventory YAML., type: path, required: true}
-  secrets: {description: Environment variables (name to value) the inventory's credentials name., type: dict}
-  workers: {description: Nodes worked on in parallel., type: int}
-  force: {description: Allow removing more than max_removal_ratio of a node's trust., type: bool, default: false}
-  certificates: {description: Folder of signed certificates to install (matched by public key)., type: path}
-  report: {description: Write the JSON apply report here., type: path}
+  inventory:
+    description: Path to the mrakit inventory YAML.
+    type: path
+    required: true
+  secrets:
+    description:
+      - Environment variables (name to value) that the inventory's credentials name with C(password_env).
+      - Never logged or returned.
+    type: dict
+    default: {}
+  workers:
+    description: Nodes worked on in parallel (default the inventory's C(defaults.workers)).
+    type: int
+  plan:
+    description: A plan saved by M(mrakit.mra.plan) (O(mrakit.mra.plan#module:save)) to apply as it is.
+    type: path
+  force:
+    description: Allow removing more than C(max_removal_ratio) of a node's trust. Not with O(plan).
+    type: bool
+    default: false
+  certificates:
+    description: Folder of signed certificates to install, matched to their nodes by public key. Not with O(plan).
+    type: path
+  report:
+    description: Write the JSON apply report here.
+    type: path
+attributes:
+  check_mode:
+    support: full
+  diff_mode:
+    support: full
+notes:
+  - "Runs on the controller (C(connection: local))."
+  - A second run after a successful one reports C(ok).
+seealso:
+  - module: mrakit.mra.plan
+  - module: mrakit.mra.doctor
+"""
+
+EXAMPLES = r"""
+- name: Apply exactly the reviewed plan
+  mrakit.mra.apply:
+    inventory: inventory.yaml
+    plan: "{{ playbook_dir }}/plan.json"
+  register: applied
+
+- name: Install renewed certificates (trust for the new chain first)
+  mrakit.mra.apply:
+    inventory: inventory.yaml
+    certificates: renewal/signed
+    report: apply-report.json
+
+- name: What would change, with the certificate and trust differences
+  mrakit.mra.apply:
+    inventory: inventory.yaml
+  check_mode: true
+  diff: true
+"""
+
+RETURN = r"""
+summary:
+  description: One line saying what changed, how many trust relations verified, and what was not judged.
+  returned: always
+  type: str
+  sample: "Apply: 12 changed, 4 manual; 24/24 trust relations verified"
+manual_steps:
+  description: Steps left to do by hand.
+  returned: success
+  type: list
+  elements: dict
+  contains:
+    node:
+      description: The node's FQDN.
+      type: str
+    summary:
+      description: What to do.
+      type: str
+    instructions:
+      description: How, on the product.
+      type: str
+report:
+  description: The apply report (as C(mrakit apply --report) writes it); not in check mode.
+  returned: when something was applied
+  type: dict
+  contains:
+    failed:
+      description: Whether anything failed, was skipped, was unreachable or did not verify.
+      type: bool
+    relations:
+      description: Counts of trust relations expected, verified, not verified, not judged and out of scope.
+      type: dict
+    verification:
+      description: Every trust relation checked after the changes.
+      type: list
+      elements: dict
 """
 
 from ansible.module_utils.basic import AnsibleModule
@@ -29,30 +126,43 @@ from ansible_collections.mrakit.mra.plugins.module_utils.mrakit_common import (
     import_mrakit,
     load,
     plan_diff,
+    read_plan,
 )
 
 
 def main() -> None:
     module = AnsibleModule(argument_spec={**COMMON_ARGS, "force": {"type": "bool", "default": False},
-                                          "certificates": {"type": "path"}, "report": {"type": "path"}},
+                                          "certificates": {"type": "path"}, "report": {"type": "path"},
+                                          "plan": {"type": "path"}},
+                           mutually_exclusive=[("plan", "certificates"), ("plan", "force")],
                            supports_check_mode=True)
     import_mrakit(module)
     try:
         import json
 
         from mrakit.adapters.connect import connect
-        from mrakit.apply import apply
+        from mrakit.apply import apply, refuse_other_inventory, refuse_stale
         from mrakit.observe import observe
         from mrakit.plan import compute_plan, inventory_with_certificates
 
         inventory = load(module)
         env = environment(module)
+        saved = read_plan(module.params["plan"]) if module.params["plan"] else None
+        if saved is not None:
+            refuse_other_inventory(saved, inventory)
         with connect(inventory, environ=env) as connections:
-            observed = observe(inventory, connections.expressway, connections.cucm, workers=module.params["workers"])
             desired_inventory = inventory
-            if module.params["certificates"]:
-                desired_inventory = inventory_with_certificates(inventory, module.params["certificates"], observed)
-            the_plan = compute_plan(desired_inventory, observed, force=module.params["force"])
+            if saved is not None:
+                # Exactly the reviewed plan, or nothing: refused when the inventory or a node changed since.
+                observed = refuse_stale(saved, inventory, connections, workers=module.params["workers"])
+                the_plan = saved
+            else:
+                observed = observe(inventory, connections.expressway, connections.cucm,
+                                   workers=module.params["workers"])
+                if module.params["certificates"]:
+                    desired_inventory = inventory_with_certificates(inventory, module.params["certificates"],
+                                                                    observed)
+                the_plan = compute_plan(desired_inventory, observed, force=module.params["force"])
             manual = [{"node": a.node, "summary": a.summary, "instructions": a.instructions}
                       for a in the_plan.actions if a.kind == "manual"]
             diff = plan_diff(the_plan, observed) if module._diff else None

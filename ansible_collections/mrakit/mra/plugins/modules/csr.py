@@ -6,20 +6,96 @@ from __future__ import annotations
 DOCUMENTATION = r"""
 module: csr
 short_description: Build renewal CSRs for Expressway peers (and CUCM certificates) with mrakit
+version_added: "0.1.0"
+author: mrakit contributors
 description:
   - One CSR per selected peer with the SANs mrakit computes (MRA010-MRA015); refuses past 999 characters (MRA006).
-  - Idempotent - a peer whose CSR in C(out) is still pending on the box (or whose signed certificate is already
-    installed) gets no new CSR, so a second run is C(ok).
+  - Idempotent - a peer whose CSR in O(out) is still pending on the box (or whose signed certificate is already
+    installed and not due) gets no new CSR, so a second run is C(ok).
+requirements:
+  - the mrakit Python library on the controller (C(pip install 'mrakit[ansible]'))
 options:
-  inventory: {description: Path to the mrakit inventory YAML., type: path, required: true}
-  secrets: {description: Environment variables (name to value) the inventory's credentials name., type: dict}
-  workers: {description: Unused; for symmetry., type: int}
-  out: {description: Folder for the CSRs and manifest.json., type: path, required: true}
-  clusters: {description: Only these clusters., type: list, elements: str}
-  peers: {description: Only these peers (FQDN)., type: list, elements: str}
-  cucm: {description: CUCM certificates to renew on each selected CUCM publisher., type: list, elements: str}
-  client: {description: The X15.5 client certificate instead of the server certificate., type: bool, default: false}
-  local_key: {description: Generate the key here (0600) instead of on the box., type: bool, default: false}
+  inventory:
+    description: Path to the mrakit inventory YAML.
+    type: path
+    required: true
+  secrets:
+    description:
+      - Environment variables (name to value) that the inventory's credentials name with C(password_env).
+      - Never logged or returned.
+    type: dict
+    default: {}
+  workers:
+    description: Nodes worked on in parallel (default the inventory's C(defaults.workers)).
+    type: int
+  out:
+    description: Folder for the CSRs and their C(manifest.json).
+    type: path
+    required: true
+  clusters:
+    description: Only these clusters.
+    type: list
+    elements: str
+  peers:
+    description: Only these peers (FQDN).
+    type: list
+    elements: str
+  cucm:
+    description: CUCM certificates to renew on each selected CUCM publisher.
+    type: list
+    elements: str
+    default: []
+  client:
+    description: The X15.5 separate client certificate instead of the server certificate.
+    type: bool
+    default: false
+  local_key:
+    description: Generate the key here (written 0600 beside the CSR) instead of on the box.
+    type: bool
+    default: false
+notes:
+  - Keys generated with O(local_key) are private keys; keep O(out) out of version control.
+seealso:
+  - module: mrakit.mra.sign
+  - module: mrakit.mra.apply
+"""
+
+EXAMPLES = r"""
+- name: CSR on every edge peer; the key stays on the box
+  mrakit.mra.csr:
+    inventory: inventory.yaml
+    clusters: [exp-e]
+    out: renewal/edge/csr
+
+- name: CUCM tomcat certificate
+  mrakit.mra.csr:
+    inventory: inventory.yaml
+    clusters: [cucm-main]
+    cucm: [tomcat]
+    out: renewal/cucm/csr
+"""
+
+RETURN = r"""
+requests:
+  description: The certificate requests written (or still standing when nothing was due).
+  returned: success
+  type: list
+  elements: dict
+  contains:
+    node:
+      description: The node's FQDN.
+      type: str
+    kind:
+      description: server, client, tomcat or callmanager.
+      type: str
+    csr_file:
+      description: Path of the CSR.
+      type: str
+would_request:
+  description: In check mode, the peers or CUCM certificates that would get a CSR.
+  returned: check mode, when something is due
+  type: list
+  elements: str
 """
 
 from ansible.module_utils.basic import AnsibleModule

@@ -6,14 +6,80 @@ from __future__ import annotations
 DOCUMENTATION = r"""
 module: doctor
 short_description: Check an MRA deployment against the rule book with mrakit
+version_added: "0.1.0"
+author: mrakit contributors
+description:
+  - Checks every rule of the MRA rule book that can be checked (certificate contents, required names,
+    trust between the nodes, versions) and proves each trust relation with a real mutual-TLS handshake.
+  - Read-only; never reports C(changed).
+requirements:
+  - the mrakit Python library on the controller (C(pip install 'mrakit[ansible]'))
 options:
-  inventory: {description: Path to the mrakit inventory YAML., type: path, required: true}
-  secrets: {description: Environment variables (name to value) the inventory's credentials name., type: dict}
-  workers: {description: Nodes read in parallel., type: int}
-  offline: {description: Only the inventory and its files., type: bool, default: false}
-  node: {description: Only findings about this node., type: str}
-  phone_roots: {description: The phones' public root bundle., type: path}
-  fail_on_error: {description: Fail the task when a finding is an error., type: bool, default: false}
+  inventory:
+    description: Path to the mrakit inventory YAML.
+    type: path
+    required: true
+  secrets:
+    description:
+      - Environment variables (name to value) that the inventory's credentials name with C(password_env).
+      - Never logged or returned.
+    type: dict
+    default: {}
+  workers:
+    description: Nodes worked on in parallel (default the inventory's C(defaults.workers)).
+    type: int
+  offline:
+    description: Only the inventory and the files it names; no node is contacted.
+    type: bool
+    default: false
+  node:
+    description: Only findings about this node (FQDN).
+    type: str
+  phone_roots:
+    description: The phones' public root bundle (default Mozilla's, from certifi).
+    type: path
+  fail_on_error:
+    description: Fail the task when a finding is an error.
+    type: bool
+    default: false
+seealso:
+  - module: mrakit.mra.plan
+"""
+
+EXAMPLES = r"""
+- name: Check the deployment; fail the play on an error finding
+  mrakit.mra.doctor:
+    inventory: inventory.yaml
+    fail_on_error: true
+  register: doctor
+
+- name: Offline, before any box exists
+  mrakit.mra.doctor:
+    inventory: inventory.yaml
+    offline: true
+"""
+
+RETURN = r"""
+errors:
+  description: Number of error findings.
+  returned: success
+  type: int
+  sample: 0
+findings:
+  description: Every finding, with its rule code, severity, message, fix, node and evidence.
+  returned: always
+  type: list
+  elements: dict
+summary:
+  description: Counts by severity, nodes, handshakes and disagreements.
+  returned: always
+  type: dict
+  sample: {mode: online, nodes: 6, error: 0, warning: 1, info: 0, handshakes: 16, disagreements: 0}
+proofs:
+  description: The handshake proofs beside each relation's chain verdict.
+  returned: always
+  type: list
+  elements: dict
 """
 
 from ansible.module_utils.basic import AnsibleModule

@@ -6,19 +6,71 @@ from __future__ import annotations
 DOCUMENTATION = r"""
 module: sign
 short_description: Sign mrakit CSRs for the lab or a private test CA
+version_added: "0.1.0"
+author: mrakit contributors
 description:
-  - For labs and tests only. Without C(ca_key) it signs with the lab's CAs and refuses inventories whose
+  - For labs and tests only. Without O(ca_key) it signs with the lab's CAs and refuses inventories whose
     connection is not C(lab).
-  - Idempotent - a CSR whose signed certificate already exists in C(out) is not signed again.
+  - Idempotent - a CSR whose signed certificate already exists in O(out) is not signed again.
+requirements:
+  - the mrakit Python library on the controller (C(pip install 'mrakit[ansible]'))
 options:
-  inventory: {description: Path to the mrakit inventory YAML., type: path, required: true}
-  secrets: {description: Unused; for symmetry., type: dict}
-  workers: {description: Unused; for symmetry., type: int}
-  csr_dir: {description: The folder mrakit.mra.csr wrote., type: path, required: true}
-  out: {description: Where to write the certificates (default csr_dir)., type: path}
-  ca_cert: {description: A private test CA certificate., type: path}
-  ca_key: {description: Its key., type: path}
-  days: {description: Validity in days., type: int, default: 90}
+  inventory:
+    description: Path to the mrakit inventory YAML.
+    type: path
+    required: true
+  secrets:
+    description:
+      - Environment variables (name to value) that the inventory's credentials name with C(password_env).
+      - Never logged or returned.
+    type: dict
+    default: {}
+  workers:
+    description: Nodes worked on in parallel (default the inventory's C(defaults.workers)).
+    type: int
+  csr_dir:
+    description: The folder M(mrakit.mra.csr) wrote.
+    type: path
+    required: true
+  out:
+    description: Where to write the certificates (default O(csr_dir)).
+    type: path
+  ca_cert:
+    description: A private test CA's certificate.
+    type: path
+  ca_key:
+    description: Its private key.
+    type: path
+  days:
+    description: Validity of the signed certificates, in days.
+    type: int
+    default: 90
+notes:
+  - Never for production; a real CA signs production certificates.
+seealso:
+  - module: mrakit.mra.csr
+"""
+
+EXAMPLES = r"""
+- name: Sign the CSRs with the lab's CA (lab inventories only)
+  mrakit.mra.sign:
+    inventory: lab.yaml
+    csr_dir: renewal/edge/csr
+    out: renewal/edge/signed
+"""
+
+RETURN = r"""
+certificates:
+  description: The certificate files written.
+  returned: when something was signed
+  type: list
+  elements: str
+  sample: [renewal/edge/signed/expe1.example.com.pem]
+would_sign:
+  description: In check mode, the certificate files that would be written.
+  returned: check mode, when something is pending
+  type: list
+  elements: str
 """
 
 from ansible.module_utils.basic import AnsibleModule
