@@ -5,8 +5,8 @@ writes whose outcome is unknown."""
 from __future__ import annotations
 
 import logging
-import time
 import re
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path

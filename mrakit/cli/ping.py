@@ -6,7 +6,7 @@ import sys
 
 import click
 
-from mrakit.cli.common import EXIT_FAILED, EXIT_OK, echo_json, format_option
+from mrakit.cli.common import EXIT_FAILED, EXIT_OK, echo_json, format_option, output_options, quiet
 from mrakit.cli.inventory import inventory_option
 from mrakit.inventory.load import load_inventory
 from mrakit.ping import PingResult, ping
@@ -31,6 +31,7 @@ def render_ping(results: list[PingResult]) -> str:
 
 
 @click.command("ping")
+@output_options
 @inventory_option
 @format_option
 @click.option("--timeout", type=click.FloatRange(0.1, 60), default=5.0, show_default=True,
@@ -44,5 +45,8 @@ def ping_command(inventory_path: str, output_format: str, timeout: float) -> Non
     if output_format == "json":
         echo_json({"usable": all(r.usable for r in results), "apis": [r.to_dict() for r in results]})
     else:
-        click.echo(render_ping(results))
+        text = render_ping(results)
+        # -q: the failures and the summary only
+        click.echo("\n".join(line for line in text.splitlines()
+                             if not quiet() or "FAIL" in line or line.startswith("Ping:")))
     sys.exit(EXIT_OK if all(r.usable for r in results) else EXIT_FAILED)

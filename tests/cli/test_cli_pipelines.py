@@ -46,10 +46,10 @@ def test_quiet_prints_only_the_summary(make_deployment):
     inventory = make_deployment("fresh").path
     planned = run("plan", "-i", inventory, "-q")
     assert planned.code == 0 and planned.err == ""
-    assert planned.out.splitlines() == ["Plan: 16 trust to add on 5 nodes"]
+    assert planned.out.splitlines() == ["Plan: 12 trust to add on 4 nodes"]
     applied = run("apply", "-i", inventory, "--yes", "-q")
     assert applied.code == 0 and applied.err == ""
-    assert applied.out.splitlines() == ["Apply: 16 changed; 24/24 trust relations verified"]
+    assert applied.out.splitlines() == ["Apply: 12 changed; 32/32 trust relations verified"]
     validated = run("-q", "validate", "-i", inventory)
     assert validated.out.strip().count("\n") == 0, validated.out
 
@@ -129,7 +129,7 @@ def test_saved_plan_applies_without_i_from_anywhere(make_deployment, tmp_path):
     elsewhere.mkdir()
     applied = run("apply", saved, "--yes", cwd=elsewhere)
     assert applied.code == 0, applied.err
-    assert "24/24 trust relations verified" in applied.out
+    assert "32/32 trust relations verified" in applied.out
 
 
 def test_a_stale_plan_is_refused_before_it_is_printed(make_deployment, tmp_path):
@@ -164,9 +164,9 @@ def test_plan_limit_then_apply_judges_only_the_relations_inside_the_limit(make_d
     applied = run("apply", saved, "--yes", "--report", report)
     assert applied.code == 0, applied.out + applied.err
     summary = applied.out.strip().splitlines()[-1]
-    assert summary == "Apply: 8 changed; 12/12 trust relations verified, 12 outside --limit not checked", summary
+    assert summary == "Apply: 8 changed; 12/12 trust relations verified, 20 outside --limit not checked", summary
     counts = json.loads(report.read_text())["relations"]
-    assert counts == {"expected": 12, "verified": 12, "not_verified": 0, "not_judged": 0, "out_of_scope": 12}
+    assert counts == {"expected": 12, "verified": 12, "not_verified": 0, "not_judged": 0, "out_of_scope": 20}
 
 
 def test_an_unreachable_node_is_named_and_its_relations_counted_as_not_judged(make_deployment):
@@ -177,10 +177,10 @@ def test_an_unreachable_node_is_named_and_its_relations_counted_as_not_judged(ma
     applied = run("apply", "-i", inventory, "--yes", "-q")
     assert applied.code == 1
     summary = applied.out.strip()
-    assert re.fullmatch(r"Apply: \d+ changed[^;]*; (\d+)/24 trust relations verified, (\d+) not judged "
+    assert re.fullmatch(r"Apply: \d+ changed[^;]*; (\d+)/32 trust relations verified, (\d+) not judged "
                         r"\(nodes unreachable\); 1 node unreachable \(expe2\.acme\.com\)", summary), summary
-    verified, not_judged = map(int, re.search(r"(\d+)/24 .*, (\d+) not judged", summary).groups())  # type: ignore[union-attr]
-    assert verified + not_judged == 24 and not_judged > 0
+    verified, not_judged = map(int, re.search(r"(\d+)/32 .*, (\d+) not judged", summary).groups())  # type: ignore[union-attr]
+    assert verified + not_judged == 32 and not_judged > 0
 
 
 # --- the smaller commands -------------------------------------------------------------------------------------
