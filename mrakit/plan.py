@@ -391,10 +391,11 @@ class _Planner:
         return action
 
     def manual(self, cluster: str, node: str, product: str, summary: str, instructions: str, *,
-               detail: str, depends_on: tuple[str, ...]) -> None:
+               detail: str, depends_on: tuple[str, ...], reasons: tuple[Reason, ...] = ()) -> None:
         self.actions.append(Action(
             id=_action_id(PHASE_CERTS, "manual", node, detail), phase=PHASE_CERTS, kind="manual", cluster=cluster,
-            node=node, product=product, summary=summary, instructions=instructions, depends_on=depends_on))
+            node=node, product=product, summary=summary, instructions=instructions, depends_on=depends_on,
+            reasons=reasons))
 
     def keeps_newer(self, cluster: str, node: str, kind: str, current: tuple[CertView, ...],
                     cert_file: CertificateFile) -> bool:
@@ -482,7 +483,10 @@ class _Planner:
                "at the upgrade). The edge peers already trust its chain (phase 1).")
         self.manual(node.cluster, node.node, node.product,
                     f"copy the new server certificate into the client store of {_label(node.cluster, node.node)}",
-                    how, detail=f"client-store|{cert_file.leaf.fingerprint_sha256}", depends_on=(install.id,))
+                    how, detail=f"client-store|{cert_file.leaf.fingerprint_sha256}", depends_on=(install.id,),
+                    reasons=(Reason("MRA001", "X15.5 keeps server and client certificates apart; this peer's client "
+                                              "store holds the copy of the server certificate the upgrade made, and "
+                                              "presents it as TLS client (traversal zone, SSH tunnels)"),))
 
     def cucm_installs(self) -> None:
         """Identity installs on the server they are about (the platform API is per server); a
