@@ -11,10 +11,10 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "doctor"))  # the doctor tests' lab helpers
 
-from _doctorkit import PASSWORDS, warm_listeners  # noqa: E402
+from _doctorkit import PASSWORDS, warm_listeners
 
-from mrakit.doctor import Report, doctor  # noqa: E402
-from mrakit.inventory.load import load_inventory  # noqa: E402
+from mrakit.doctor import Report, doctor
+from mrakit.inventory.load import load_inventory
 
 CHROMIUM = Path("/usr/bin/chromium")  # Debian's package, installed by .ci/run
 # Without these, Chromium on a machine with no network makes many refused connections of its own.
