@@ -6,6 +6,7 @@ import json
 import re
 
 import pytest
+from mrakit_testkit import REPO
 from prometheus_client.openmetrics.parser import text_string_to_metric_families as parse_openmetrics
 
 from mrakit.cli import main
@@ -94,3 +95,30 @@ def test_doctor_format_openmetrics(broken, capsys):
     metrics = {f.name: f.samples for f in parse_openmetrics(out)}
     assert sum(1 for s in metrics["mrakit_relation_valid"] if s.value == 0) == 24
     assert len(metrics["mrakit_certificate_days_left"]) == 8
+
+
+def report_schema_validator():
+    import jsonschema
+    from referencing import Registry, Resource
+
+    schemas = REPO / "schemas"
+    resources = []
+    for path in schemas.glob("*.schema.json"):
+        schema = json.loads(path.read_text())
+        resources += [(path.name, Resource.from_contents(schema)), (schema["$id"], Resource.from_contents(schema))]
+    schema = json.loads((schemas / "report.schema.json").read_text())
+    jsonschema.Draft202012Validator.check_schema(schema)
+    return jsonschema.Draft202012Validator(schema, registry=Registry().with_resources(resources))
+
+
+def test_report_json_matches_its_published_schema(broken, capsys, tmp_path):
+    validator = report_schema_validator()
+    plan_file = tmp_path / "plan.json"
+    cli(capsys, "plan", "-i", str(broken.path), "-o", str(plan_file))
+    for extra in (["--plan", str(plan_file)], ["--offline"]):
+        _, out, _ = cli(capsys, "report", "-i", str(broken.path), "--format", "json", *extra)
+        validator.validate(json.loads(out))
+    with pytest.raises(Exception, match="is not one of"):
+        data = json.loads(out)
+        data["edges"][0]["verdict"] = "fine"
+        validator.validate(data)
