@@ -42,7 +42,9 @@ svg text{font-family:inherit}
 .node:hover rect{stroke-width:3}.badge circle{fill:#1565c0}.badge text{fill:#fff;font-size:10px;font-weight:700}
 .edge path{fill:none;stroke-width:1.8}.edge.ok path{stroke:#2e7d32}.edge.broken path{stroke:#c62828;stroke-width:2.2}
 .edge.unknown path{stroke:#98a2b3;stroke-dasharray:5 4}.edge.disagree path{stroke:#ef6c00;stroke-dasharray:7 3}
-.edge:hover path{stroke-width:4}.edge-planned{fill:none;stroke:#1565c0;stroke-width:6;stroke-opacity:.25}
+.edge:hover path{stroke-width:4}.edge-group path{fill:none;stroke-width:3}.edge-group.ok path{stroke:#2e7d32}
+.edge-group.broken path{stroke:#c62828}.edge-group.unknown path{stroke:#98a2b3;stroke-dasharray:5 4}
+.cluster .sub{font-weight:400;font-size:11px}.edge-planned{fill:none;stroke:#1565c0;stroke-width:6;stroke-opacity:.25}
 .edge-label{font-size:10.5px;fill:#b71c1c;paint-order:stroke;stroke:#fff;stroke-width:3px}
 .group-label{font-size:11px;fill:#1d2330;paint-order:stroke;stroke:#fff;stroke-width:3px}
 .legend span{display:inline-block;margin-right:16px;font-size:12px}
@@ -277,11 +279,11 @@ def render_map(model: ReportModel) -> str:
             down = sum(1 for n in members if n.reachable is False)
             hurt_here = sum(1 for n in members if n.fqdn in hurt)
             title += f" · {len(members)} nodes"
-            detail = f"{hurt_here} validate something broken · {down} unreachable"
+            detail = f"{hurt_here} with a broken relation · {down} unreachable"
             parts.append(f'<a href="#cluster-{_e(cluster.name)}"><g class="cluster collapsed" '
                          f'data-cluster="{_e(cluster.name)}"><rect x="{box.x}" y="{box.y}" width="{box.w}" '
                          f'height="{box.h}" rx="8"/><text x="{box.x + 10}" y="{box.y + 24}">{_e(title)}</text>'
-                         f'<text x="{box.x + 10}" y="{box.y + 46}">{_e(detail)}</text></g></a>')
+                         f'<text class="sub" x="{box.x + 10}" y="{box.y + 46}">{_e(detail)}</text></g></a>')
             continue
         parts.append(f'<g class="cluster" data-cluster="{_e(cluster.name)}"><rect x="{box.x}" y="{box.y}" '
                      f'width="{box.w}" height="{box.h}" rx="8"/><text x="{box.x + 10}" y="{box.y + 16}">'
