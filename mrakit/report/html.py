@@ -210,8 +210,9 @@ def _map_edges(model: ReportModel, layout: _Layout) -> tuple[list[str], list[str
             shown = text if len(text) <= 46 else text[:45] + "…"
             if len(ids) > 1:
                 shown += f" (×{len(ids)})"
-            labels.append(f'<text class="edge-label" data-relations="{" ".join(ids)}" x="{gap_x:.1f}" '
-                          f'y="{y:.1f}" text-anchor="middle"><title>{_e(text)}</title>{_e(shown)}</text>')
+            labels.append(f'<a href="#{ids[0]}"><text class="edge-label" data-relations="{" ".join(ids)}" '
+                          f'x="{gap_x:.1f}" y="{y:.1f}" text-anchor="middle"><title>{_e(text)}</title>{_e(shown)}'
+                          "</text></a>")
         bottom = max(bottom, y)
     return paths, labels, bottom
 

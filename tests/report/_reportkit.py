@@ -15,6 +15,7 @@ from _doctorkit import PASSWORDS, warm_listeners
 
 from mrakit.doctor import Report, doctor
 from mrakit.inventory.load import load_inventory
+from mrakit.report.model import CertificateInfo, ClusterInfo, EdgeInfo, NodeInfo, ReportModel, short
 
 CHROMIUM = Path("/usr/bin/chromium")  # Debian's package, installed by .ci/run
 # Without these, Chromium on a machine with no network makes many refused connections of its own.
@@ -68,3 +69,30 @@ def open_in_chromium(html_file: Path, profile: Path, screenshot: Path) -> Iterat
             yield page, visit
         finally:
             context.close()
+
+
+def synthetic(node_count: int) -> ReportModel:
+    """An estate of `node_count` nodes: edges, controls and CUCM clusters of 10, every C relation broken."""
+    clusters, nodes, edges = [], [], []
+    per = 10
+    for index in range(node_count // per):
+        column = ("edge", "control", "cucm")[index % 3]
+        members = tuple(f"n{index}-{k}.example.com" for k in range(per))
+        clusters.append(ClusterInfo(f"c{index}", column, "X15.5", members))
+        for k, fqdn in enumerate(members):
+            cert = CertificateInfo(fqdn, "server", f"CN={fqdn}", "CN=CA", (fqdn,), ("serverAuth",), "2026-01-01",
+                                   "2027-01-01", 1798761600, 30 + k, f"{index:02d}{k:062d}", False, False)
+            role = "cucm" if column == "cucm" else column
+            nodes.append(NodeInfo(fqdn, f"c{index}", "expressway", "subscriber" if k and role == "cucm" else role,
+                                  "X15.5", True, "", (cert,), (), "2026-12-01"))
+    by_column: dict[str, list[NodeInfo]] = {}
+    for node in nodes:
+        by_column.setdefault(next(c.column for c in clusters if c.name == node.cluster), []).append(node)
+    for k, (c, e) in enumerate(zip(by_column["control"], by_column["edge"], strict=False)):
+        edges.append(EdgeInfo(f"rel{2 * k + 1}", c.fqdn, c.cluster, e.fqdn, e.cluster, "server", "trusted_ca",
+                              "traversal zone (C validates E)", "broken", "missing_issuer",
+                              f"{short(c.fqdn)} lacks 'CA'", "", (), (e.certificates[0].subject,), ()))
+        edges.append(EdgeInfo(f"rel{2 * k + 2}", e.fqdn, e.cluster, c.fqdn, c.cluster, "server", "trusted_ca",
+                              "traversal zone (E validates C)", "ok", "", "", "", (), (), ()))
+    return ReportModel("2026-06-01T00:00:00+00:00", "online", "big.yaml", tuple(clusters), tuple(nodes),
+                       tuple(edges), (), (), {"nodes": len(nodes)})

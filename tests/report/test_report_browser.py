@@ -7,7 +7,7 @@ from __future__ import annotations
 import struct
 
 import pytest
-from _reportkit import PASSWORDS, failing_relations, open_in_chromium, run_doctor
+from _reportkit import PASSWORDS, failing_relations, open_in_chromium, run_doctor, synthetic
 
 from mrakit.apply import apply
 from mrakit.inventory.load import load_inventory
@@ -62,3 +62,32 @@ def test_report_renders_the_doctors_verdicts_in_chromium(make_deployment, tmp_pa
     assert visit.requests == [visit.url]  # the page itself, and nothing else
     width, height = png_size(visit.screenshot)
     assert width >= 1000 and height > 900
+
+
+def test_clicking_a_broken_edge_shows_its_row_and_a_large_estate_renders(make_deployment, tmp_path):
+    deployment = make_deployment("temporary-certs")
+    report = run_doctor(deployment.path)
+    html_file = tmp_path / "report.html"
+    html_file.write_text(render_html(build_model(report, load_inventory(deployment.path))), encoding="utf-8")
+    with open_in_chromium(html_file, tmp_path / "profile", tmp_path / "small.png") as (page, visit):
+        edge = page.locator("#trust-map .edge.broken").first
+        relation = edge.get_attribute("data-relation")
+        assert "lacks" in edge.locator("title").text_content()  # the hover text names the failing link
+        # A quarter along the curve: the middle is under the edge labels (links too, to the same rows).
+        point = edge.locator("path").evaluate(
+            "p => { const q = p.getPointAtLength(p.getTotalLength() / 4), m = p.getScreenCTM();"
+            " return {x: q.x * m.a + m.e, y: q.y * m.d + m.f}; }")
+        page.mouse.click(point["x"], point["y"])
+        assert page.evaluate("() => location.hash") == f"#{relation}"
+        assert page.locator(f"tr#{relation}").is_visible()
+    assert visit.console == [] and visit.page_errors == []
+
+    big = tmp_path / "big.html"
+    big.write_text(render_html(synthetic(300)), encoding="utf-8")
+    with open_in_chromium(big, tmp_path / "profile-big", tmp_path / "big.png") as (page, visit):
+        clusters = page.locator("#trust-map .cluster.collapsed")
+        assert clusters.count() == 30 and page.locator("#trust-map .node").count() == 0
+        assert all(clusters.nth(i).bounding_box()["width"] > 100 for i in range(clusters.count()))
+        assert page.locator("#trust-map .edge-group.broken").count() == 10
+        assert page.locator("tr.relation.broken").count() == 100
+    assert visit.console == [] and visit.page_errors == [] and visit.requests == [visit.url]

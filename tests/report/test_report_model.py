@@ -7,7 +7,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 
-from _reportkit import PASSWORDS, failing_relations, run_doctor
+from _reportkit import PASSWORDS, failing_relations, run_doctor, synthetic
 from prometheus_client.openmetrics.parser import text_string_to_metric_families as parse_openmetrics
 from prometheus_client.parser import text_string_to_metric_families as parse_prometheus
 
@@ -18,12 +18,7 @@ from mrakit.plan import plan
 from mrakit.report.html import COLLAPSE_AT, render_html
 from mrakit.report.metrics import render_openmetrics
 from mrakit.report.model import (
-    CertificateInfo,
-    ClusterInfo,
-    EdgeInfo,
-    NodeInfo,
     ProofInfo,
-    ReportModel,
     build_model,
     short,
 )
@@ -144,33 +139,6 @@ def test_plan_overlay_marks_what_will_be_added_where(make_deployment):
 
 # --- built by hand: large estates, disagreements, label escaping ----------------------------------------------
 
-def synthetic(node_count: int) -> ReportModel:
-    """An estate of `node_count` nodes: edges, controls and CUCM clusters of 10, every C relation broken."""
-    clusters, nodes, edges = [], [], []
-    per = 10
-    for index in range(node_count // per):
-        column = ("edge", "control", "cucm")[index % 3]
-        members = tuple(f"n{index}-{k}.example.com" for k in range(per))
-        clusters.append(ClusterInfo(f"c{index}", column, "X15.5", members))
-        for k, fqdn in enumerate(members):
-            cert = CertificateInfo(fqdn, "server", f"CN={fqdn}", "CN=CA", (fqdn,), ("serverAuth",), "2026-01-01",
-                                   "2027-01-01", 1798761600, 30 + k, f"{index:02d}{k:062d}", False, False)
-            role = "cucm" if column == "cucm" else column
-            nodes.append(NodeInfo(fqdn, f"c{index}", "expressway", "subscriber" if k and role == "cucm" else role,
-                                  "X15.5", True, "", (cert,), (), "2026-12-01"))
-    by_column: dict[str, list[NodeInfo]] = {}
-    for node in nodes:
-        by_column.setdefault(next(c.column for c in clusters if c.name == node.cluster), []).append(node)
-    for k, (c, e) in enumerate(zip(by_column["control"], by_column["edge"], strict=False)):
-        edges.append(EdgeInfo(f"rel{2 * k + 1}", c.fqdn, c.cluster, e.fqdn, e.cluster, "server", "trusted_ca",
-                              "traversal zone (C validates E)", "broken", "missing_issuer",
-                              f"{short(c.fqdn)} lacks 'CA'", "", (), (e.certificates[0].subject,), ()))
-        edges.append(EdgeInfo(f"rel{2 * k + 2}", e.fqdn, e.cluster, c.fqdn, c.cluster, "server", "trusted_ca",
-                              "traversal zone (E validates C)", "ok", "", "", "", (), (), ()))
-    return ReportModel("2026-06-01T00:00:00+00:00", "online", "big.yaml", tuple(clusters), tuple(nodes),
-                       tuple(edges), (), (), {"nodes": len(nodes)})
-
-
 def test_a_large_estate_collapses_clusters_and_keeps_every_relation():
     model = synthetic(300)
     assert len(model.nodes) == 300 > COLLAPSE_AT
@@ -238,3 +206,17 @@ def test_openmetrics_on_the_lab(make_deployment):
     assert {s.labels["node"] for s in metrics["mrakit_node_up"] if s.value == 1} == set(report.nodes)
     by_severity = {s.labels["severity"]: s.value for s in metrics["mrakit_findings"]}
     assert by_severity["error"] == report.summary()["error"]
+
+
+def test_an_unreachable_node_is_drawn_down_and_its_trust_unjudged(make_deployment):
+    d = make_deployment("temporary-certs", {"lab": {"nodes": {EXPC2: {"down": True}}}})
+    report = run_doctor(d.path)
+    model = build_model(report, load_inventory(d.path))
+    down = model.node(EXPC2)
+    assert down.reachable is False and down.error and down.trust == ()
+    assert {e.verdict for e in model.edges if e.validator == EXPC2} == {"unknown"}
+    assert {e.verdict for e in model.edges if e.validator == EXPC1} == {"broken"}
+    html = render_html(model)
+    assert f'<g class="node down" data-node="{EXPC2}">' in html
+    up = {s.labels["node"]: s.value for s in families(render_openmetrics(model))["mrakit_node_up"]}
+    assert up[EXPC2] == 0 and up[EXPC1] == 1
