@@ -11,7 +11,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
-from mrakit.desired import complete_chain, desired_state
+from mrakit.desired import DesiredState, TrustRelation, complete_chain, desired_state
 from mrakit.errors import MrakitError
 from mrakit.findings import Finding, Severity, sort_findings
 from mrakit.handshake import HandshakeResult, mutual_tls, send_own_certificate_only
@@ -31,7 +31,13 @@ from mrakit.rules.nodes import (
 )
 from mrakit.rules.outlook import check_outlook
 from mrakit.rules.topology import check_topology_drift
-from mrakit.rules.trust import check_list_hygiene, check_peer_drift, check_relations
+from mrakit.rules.trust import (
+    check_list_hygiene,
+    check_peer_drift,
+    check_relations,
+    relation_verdict,
+    relations_with_subscribers,
+)
 
 Check = Callable[[CheckContext], list[Finding]]
 OFFLINE_CHECKS: tuple[Check, ...] = (check_temporary, check_public_edge, check_outlook)
@@ -70,6 +76,12 @@ class Report:
     mode: str = "online"
     nodes: tuple[str, ...] = ()
     summary_extra: Mapping[str, Any] = field(default_factory=dict)
+    # What the findings were judged on, for `mrakit report` (not part of to_dict): every relation with
+    # its chain verdict (None where it could not be judged: offline, or the validator unreadable).
+    relations: tuple[tuple[TrustRelation, ChainResult | None], ...] = ()
+    desired: DesiredState | None = None
+    observed: ObservedState | None = None
+    at: dt.datetime | None = None
 
     @property
     def has_errors(self) -> bool:
@@ -303,6 +315,7 @@ def doctor(
                                 cucm_profiles=observed.secure_profiles() if observed else None, at=when,
                                 prefer_observed=observed is not None)
         ctx = CheckContext(inventory, desired, observed, roots, when)
+        relations = [(rel, relation_verdict(ctx, rel)) for rel in relations_with_subscribers(ctx)]
         findings += desired.all_findings()
         for check in OFFLINE_CHECKS + (ONLINE_CHECKS if observed else ()):
             findings += check(ctx)
@@ -316,11 +329,13 @@ def doctor(
     if node:
         unique = [f for f in unique if f.node == node]
         proofs = [p for p in proofs if node in (p.client, p.server)]
+        relations = [(r, v) for r, v in relations if node in (r.validator, r.subject)]
     nodes = tuple(p.fqdn for c in inventory.expressway.values() for p in c.peers) + tuple(
         n.fqdn for c in inventory.cucm.values() for n in c.nodes)
     if node:
         nodes = tuple(n for n in nodes if n == node)  # the summary counts the node asked about, not the fleet
-    return Report(tuple(sort_findings(unique)), tuple(proofs), "offline" if offline else "online", nodes)
+    return Report(tuple(sort_findings(unique)), tuple(proofs), "offline" if offline else "online", nodes,
+                  relations=tuple(relations), desired=desired, observed=observed, at=when)
 
 
 __all__ = ["Proof", "Report", "doctor"]

@@ -22,7 +22,8 @@ from mrakit.rules.registry import RULES
               help="The inventory YAML file (not needed with --rules).")
 @click.option("--offline", is_flag=True, help="Only the inventory and its files: no node is contacted.")
 @click.option("--node", help="Only findings about this node (FQDN).")
-@click.option("--format", "output_format", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@click.option("--format", "output_format", type=click.Choice(["text", "json", "html", "openmetrics"]), default="text",
+              show_default=True, help="html: the same page as `mrakit report`; openmetrics: metrics for Prometheus.")
 @click.option("--phone-roots", type=click.Path(dir_okay=False, exists=True),
               help="The phones' public root bundle (default: Mozilla's, from certifi).")
 @click.option("--rules", "list_rules", is_flag=True, help="List every rule, whether it is checked, and how.")
@@ -49,6 +50,10 @@ def doctor_command(inventory_path: str | None, offline: bool, node: str | None, 
     report = doctor(inventory, offline=offline, node=node.lower() if node else None, phone_roots=phone_roots)
     if output_format == "json":
         echo_json(report.to_dict())
+    elif output_format in ("html", "openmetrics"):
+        from mrakit.cli.report import render_report
+
+        click.echo(render_report(report, inventory, output_format), nl=False)
     else:
         click.echo(_render(report, colour=colour(), summary_only=quiet()))
     sys.exit(EXIT_ATTENTION if report.has_errors else EXIT_OK)
