@@ -94,6 +94,7 @@ class _Layout:
         self.column_x = {c: MARGIN + i * (NODE_W + 2 * CLUSTER_PAD + GAP_W) for i, c in enumerate(COLUMNS)}
         nodes = {n.fqdn: n for n in model.nodes}
         self.fan = _fan(model)
+        self.column_of = {n.fqdn: COLUMNS.index(_column(model, n)) for n in model.nodes}
         sides: dict[str, int] = {}
         for (fqdn, _side), edges in self.fan.items():
             sides[fqdn] = max(sides.get(fqdn, 0), len(edges))
@@ -121,6 +122,10 @@ class _Layout:
         self.height = bottom
 
 
+def _same_column(layout: _Layout, edge: EdgeInfo) -> bool:
+    return layout.column_of.get(edge.validator) == layout.column_of.get(edge.subject)
+
+
 def _fan(model: ReportModel) -> dict[tuple[str, str], list[EdgeInfo]]:
     """The edges leaving each side (left or right) of each node, in model order."""
     column_of = {n.fqdn: COLUMNS.index(_column(model, n)) for n in model.nodes}
@@ -128,6 +133,8 @@ def _fan(model: ReportModel) -> dict[tuple[str, str], list[EdgeInfo]]:
     for edge in model.edges:
         if edge.validator not in column_of or edge.subject not in column_of:
             continue
+        if column_of[edge.validator] == column_of[edge.subject]:
+            continue  # not drawn: see _map_edges
         for here, there in ((edge.validator, edge.subject), (edge.subject, edge.validator)):
             side = "right" if column_of[there] > column_of[here] else "left"
             fan.setdefault((here, side), []).append(edge)
@@ -180,7 +187,8 @@ def _map_edges(model: ReportModel, layout: _Layout) -> tuple[list[str], list[str
     pending: dict[float, list[tuple[float, str, list[str]]]] = {}  # gap x -> (y, text, relation ids)
     for edge in model.edges:
         a, b = layout.node_boxes.get(edge.validator), layout.node_boxes.get(edge.subject)
-        if a is None or b is None or a.x == b.x:
+        # within one column (a CUCM server's own identity chain, CUCM001): in the tables, not on the map
+        if a is None or b is None or a.x == b.x or _same_column(layout, edge):
             continue
         side_a, side_b = ("right", "left") if a.x < b.x else ("left", "right")
         fan_a, fan_b = layout.fan[(edge.validator, side_a)], layout.fan[(edge.subject, side_b)]
