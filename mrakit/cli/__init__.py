@@ -18,7 +18,7 @@ from mrakit.cli.doctor import doctor_command, probe_command
 from mrakit.cli.inventory import desired, validate
 from mrakit.cli.lab import lab_group
 from mrakit.cli.plan import apply_command, plan_command
-from mrakit.cli.renew import csr_command, sign_command
+from mrakit.cli.renew import csr_command, renew_command, sign_command
 from mrakit.errors import MrakitError
 
 
@@ -38,6 +38,7 @@ cli.add_command(doctor_command)
 cli.add_command(probe_command)
 cli.add_command(csr_command)
 cli.add_command(sign_command)
+cli.add_command(renew_command)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -157,6 +157,36 @@ class ApiTls:
 
 
 @dataclass(frozen=True)
+class DnsUpdate:
+    """RFC 2136 dynamic update with a TSIG key; the secret is read from `tsig_secret_env` when needed."""
+
+    host: str
+    port: int
+    tsig_key_name: str
+    tsig_secret_env: str
+    tsig_algorithm: str = "hmac-sha256"
+    zone: str | None = None
+    timeout_seconds: float = 10.0
+
+
+@dataclass(frozen=True)
+class AcmeSettings:
+    """Where `mrakit renew` gets certificates: an ACME CA, dns-01 through `dns_update`. `where` is the
+    inventory field it came from, for error messages."""
+
+    directory: str
+    account_key: Path
+    dns_update: DnsUpdate
+    ca_bundle: Path | None = None
+    contact: tuple[str, ...] = ()
+    challenge: str = "dns-01"
+    propagation_seconds: float = 0.0
+    issuers: Path | None = None
+    cucm_certificates: tuple[str, ...] = ("tomcat",)
+    where: str = ""
+
+
+@dataclass(frozen=True)
 class Defaults:
     connection: Literal["lab", "rest"] = "rest"
     workers: int = 8
@@ -200,6 +230,7 @@ class Inventory:
     cucm: Mapping[str, CucmCluster]
     endpoints: Endpoints = field(default_factory=Endpoints)
     lab: LabSettings = field(default_factory=LabSettings)
+    acme: Mapping[str, AcmeSettings] = field(default_factory=dict)  # cluster name -> defaults merged with its own
 
     @property
     def base_dir(self) -> Path:

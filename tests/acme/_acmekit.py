@@ -1,0 +1,193 @@
+"""Real servers for the ACME tests, on loopback: BIND (`named`, TSIG-signed RFC 2136 updates) and
+Pebble (Let's Encrypt's RFC 8555 test server) resolving through it, so a dns-01 challenge is really
+published and really validated. Both are Debian packages that .ci/run installs."""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import io
+import json
+import os
+import secrets
+import shutil
+import socket
+import ssl
+import subprocess
+import time
+import urllib.request
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from mrakit.pki.ca import CertificateAuthority
+from mrakit.pki.keys import write_private_key
+
+NAMED = shutil.which("named") or "/usr/sbin/named"
+PEBBLE = shutil.which("pebble") or "/usr/bin/pebble"
+TSIG_NAME = "mrakit"
+READONLY_TSIG_NAME = "readonly"  # known to the server, but not allowed to update any zone
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _wait_for_port(port: int, process: subprocess.Popen[bytes], log: Path, timeout: float = 20.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"{process.args[0]} exited ({process.returncode}): {log.read_text()[-2000:]}")
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                return
+        except OSError:
+            time.sleep(0.05)
+    raise RuntimeError(f"{process.args[0]} did not listen on {port}: {log.read_text()[-2000:]}")
+
+
+def _stop(process: subprocess.Popen[bytes] | None) -> None:
+    if process is None or process.poll() is not None:
+        return
+    process.terminate()
+    try:
+        process.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait(timeout=10)
+
+
+@dataclass
+class Bind:
+    """A BIND server authoritative for `zones`, accepting updates signed with the `mrakit` key."""
+
+    directory: Path
+    zones: Sequence[str]
+    port: int = 0
+    secret: str = field(default_factory=lambda: base64.b64encode(secrets.token_bytes(32)).decode())
+    readonly_secret: str = field(default_factory=lambda: base64.b64encode(secrets.token_bytes(32)).decode())
+    process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def address(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    def start(self) -> None:
+        self.directory.mkdir(parents=True, exist_ok=True)
+        self.port = self.port or free_port()
+        zones = []
+        for zone in self.zones:
+            (self.directory / f"{zone}.zone").write_text(
+                f"$TTL 60\n@ IN SOA ns.{zone}. hostmaster.{zone}. 1 60 60 600 60\n@ IN NS ns.{zone}.\n"
+                f"ns IN A 127.0.0.1\n")
+            zones.append(f'zone "{zone}" {{ type primary; file "{self.directory}/{zone}.zone"; '
+                         f'allow-update {{ key "{TSIG_NAME}"; }}; }};\n')
+        conf = self.directory / "named.conf"
+        conf.write_text(
+            f'options {{ directory "{self.directory}"; pid-file "{self.directory}/named.pid"; '
+            f'session-keyfile "{self.directory}/session.key"; listen-on port {self.port} {{ 127.0.0.1; }}; '
+            'listen-on-v6 { none; }; recursion no; dnssec-validation no; allow-query { any; }; };\n'
+            "controls { };\n"
+            f'key "{TSIG_NAME}" {{ algorithm hmac-sha256; secret "{self.secret}"; }};\n'
+            f'key "{READONLY_TSIG_NAME}" {{ algorithm hmac-sha256; secret "{self.readonly_secret}"; }};\n'
+            + "".join(zones))
+        log = self.directory / "named.log"
+        with log.open("wb") as out:
+            self.process = subprocess.Popen([NAMED, "-g", "-c", str(conf), "-n", "1"], stdout=out,
+                                            stderr=subprocess.STDOUT)
+        _wait_for_port(self.port, self.process, log)
+
+    def stop(self) -> None:
+        _stop(self.process)
+
+
+@dataclass
+class Pebble:
+    """Pebble on loopback with a TLS certificate from a throw-away test CA (written to `ca_bundle`).
+    Every start makes a new root and intermediate, as Pebble does."""
+
+    directory: Path
+    dns_server: str
+    port: int = 0
+    management_port: int = 0
+    process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def directory_url(self) -> str:
+        return f"https://127.0.0.1:{self.port}/dir"
+
+    @property
+    def ca_bundle(self) -> Path:
+        return self.directory / "pebble-tls-ca.pem"
+
+    def _tls(self) -> tuple[Path, Path]:
+        cert_path, key_path = self.directory / "pebble-tls.pem", self.directory / "pebble-tls.key"
+        if not cert_path.exists():
+            ca = CertificateAuthority.create_root("Pebble TLS Test Root", organization="mrakit tests")
+            issued = ca.issue_leaf("localhost", ("localhost",), ip_addresses=("127.0.0.1",))
+            cert_path.write_text(issued.cert.pem)
+            write_private_key(key_path, issued.key)
+            self.ca_bundle.write_text(ca.cert.pem)
+        return cert_path, key_path
+
+    def start(self) -> None:
+        self.directory.mkdir(parents=True, exist_ok=True)
+        self.port = self.port or free_port()
+        self.management_port = self.management_port or free_port()
+        cert, key = self._tls()
+        config = self.directory / "pebble-config.json"
+        config.write_text(json.dumps({"pebble": {
+            "listenAddress": f"127.0.0.1:{self.port}", "managementListenAddress": f"127.0.0.1:{self.management_port}",
+            "certificate": str(cert), "privateKey": str(key), "httpPort": free_port(), "tlsPort": free_port(),
+            "ocspResponderURL": "", "externalAccountBindingRequired": False}}))
+        env = {**os.environ, "PEBBLE_VA_NOSLEEP": "1", "PEBBLE_WFE_NONCEREJECT": "0", "PEBBLE_AUTHZREUSE": "0",
+               "PEBBLE_VA_ALWAYS_VALID": "0"}
+        log = self.directory / "pebble.log"
+        with log.open("ab") as out:
+            self.process = subprocess.Popen([PEBBLE, "-config", str(config), "-dnsserver", self.dns_server],
+                                            stdout=out, stderr=subprocess.STDOUT, env=env, cwd=self.directory)
+        _wait_for_port(self.port, self.process, log)
+        _wait_for_port(self.management_port, self.process, log)
+
+    def stop(self) -> None:
+        _stop(self.process)
+
+    def restart(self) -> None:
+        """A new Pebble on the same ports: a new root and a new intermediate (and no orders)."""
+        self.stop()
+        self.start()
+
+    def _management(self, path: str) -> str:
+        context = ssl.create_default_context(cafile=str(self.ca_bundle))
+        url = f"https://127.0.0.1:{self.management_port}{path}"
+        with urllib.request.urlopen(url, context=context, timeout=10) as response:  # noqa: S310 (loopback)
+            return str(response.read().decode("ascii"))
+
+    def root_pem(self) -> str:
+        return self._management("/roots/0")
+
+    def intermediate_pem(self) -> str:
+        return self._management("/intermediates/0")
+
+
+@dataclass(frozen=True)
+class CliResult:
+    code: int
+    out: str
+    err: str
+
+
+def run_cli(*args: str | Path) -> CliResult:
+    """`mrakit ARGS…` in this process (the lab starts in-process too): exit code, stdout, stderr."""
+    from mrakit.cli import main
+
+    out, err = io.StringIO(), io.StringIO()
+    code = 0
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        try:
+            main([str(a) for a in args])
+        except SystemExit as exc:
+            code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+    return CliResult(code, out.getvalue(), err.getvalue())

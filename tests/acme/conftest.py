@@ -1,0 +1,64 @@
+"""Fixtures for the ACME renewal tests: BIND and Pebble on loopback, and a lab deployment whose
+inventory renews through them."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+from _acmekit import TSIG_NAME, Bind, Pebble
+
+TSIG_ENV = "MRAKIT_TEST_TSIG_SECRET"
+ZONES = ("acme.com", "acme.local")
+
+
+@dataclass
+class AcmeServers:
+    bind: Bind
+    pebble: Pebble
+    directory: Path
+
+    def publish_issuers(self, path: Path, *, keep: bool = False) -> None:
+        """Write the CA's current intermediate and root to `path` (the published set); `keep` adds
+        them to what the file holds (a CA that issues from old and new intermediates)."""
+        old = path.read_text() if keep and path.exists() else ""
+        path.write_text(old + self.pebble.intermediate_pem() + self.pebble.root_pem())
+
+
+@pytest.fixture
+def acme_servers(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[AcmeServers]:
+    bind = Bind(tmp_path / "bind", ZONES)
+    bind.start()
+    pebble = Pebble(tmp_path / "pebble", bind.address)
+    try:
+        pebble.start()
+        monkeypatch.setenv(TSIG_ENV, bind.secret)
+        yield AcmeServers(bind, pebble, tmp_path)
+    finally:
+        pebble.stop()
+        bind.stop()
+
+
+def acme_section(servers: AcmeServers, **overrides: Any) -> dict[str, Any]:
+    dns_update = {"server": servers.bind.address, "tsig_key_name": TSIG_NAME, "tsig_algorithm": "hmac-sha256",
+                  "tsig_secret_env": TSIG_ENV, **overrides.pop("dns_update", {})}
+    return {"directory": servers.pebble.directory_url, "ca_bundle": str(servers.pebble.ca_bundle),
+            "account_key": "acme/account.key", "contact": ["mailto:pki@example.com"], "challenge": "dns-01",
+            "dns_update": dns_update, "propagation_seconds": 0, "issuers": "acme/issuers.pem", **overrides}
+
+
+@pytest.fixture
+def acme_deployment(make_deployment: Callable[..., Any], acme_servers: AcmeServers) -> Callable[..., Any]:
+    """acme_deployment(**acme_overrides) -> a lab deployment with `defaults.acme` pointing at the
+    loopback Pebble and BIND, and acme/issuers.pem holding Pebble's current intermediate and root."""
+
+    def make(**overrides: Any) -> Any:
+        deployment = make_deployment("fresh", {"defaults": {"acme": acme_section(acme_servers, **overrides)}})
+        (deployment.directory / "acme").mkdir(exist_ok=True)
+        acme_servers.publish_issuers(deployment.directory / "acme" / "issuers.pem")
+        return deployment
+
+    return make
