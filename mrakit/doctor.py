@@ -29,13 +29,14 @@ from mrakit.rules.nodes import (
     check_temporary,
     check_versions,
 )
+from mrakit.rules.acme import check_acme_intermediates
 from mrakit.rules.outlook import check_outlook
 from mrakit.rules.trust import check_list_hygiene, check_peer_drift, check_relations
 
 Check = Callable[[CheckContext], list[Finding]]
 OFFLINE_CHECKS: tuple[Check, ...] = (check_temporary, check_public_edge, check_outlook)
 ONLINE_CHECKS: tuple[Check, ...] = (check_relations, check_peer_drift, check_list_hygiene, check_cucm_by_fqdn,
-                                    check_versions)
+                                    check_versions, check_acme_intermediates)
 DEFAULT_PORTS = {"traversal": 7001, "sip-tls": 5061, "tomcat": 8443}
 
 

@@ -127,16 +127,17 @@ def select_due(inventory: Inventory, observed: ObservedState, *, due_within: int
             candidates.append((cluster.name, peer.fqdn, "expressway", "server", node.common_name or peer.fqdn,
                                tuple(s.name for s in node.required_sans)))
     for cucm in inventory.cucm.values():
-        settings = inventory.acme.get(cucm.name)
-        for kind in settings.cucm_certificates if settings else ():
+        cucm_settings = inventory.acme.get(cucm.name)
+        for kind in cucm_settings.cucm_certificates if cucm_settings else ():
             candidates.append((cucm.name, cucm.publisher.fqdn, "cucm", kind, cucm.publisher.fqdn,
                                tuple(n.fqdn for n in cucm.nodes)))
     due = []
     for cluster_name, fqdn, product, kind, common_name, sans in candidates:
         settings = inventory.acme.get(cluster_name)
-        if settings is None or (wanted_clusters is not None and cluster_name not in wanted_clusters):
+        if settings is None or not settings.renews:
             continue
-        if wanted_peers is not None and fqdn not in wanted_peers:
+        if (wanted_clusters is not None and cluster_name not in wanted_clusters) or (
+                wanted_peers is not None and fqdn not in wanted_peers):
             continue
         obs = observed.nodes.get(fqdn)
         if obs is None or not obs.ok:
@@ -223,6 +224,8 @@ class _Renewer:
             raise RenewalError("order", f"the CA's order is for {', '.join(order.names)}, not {', '.join(names)}")
         if target.settings.challenge != "dns-01":
             raise RenewalError("order", f"challenge {target.settings.challenge!r} is not supported; use dns-01")
+        if target.settings.dns_update is None:
+            raise RenewalError("dns", f"{target.settings.where}: no dns_update settings")
         dns = DnsUpdater(target.settings.dns_update, self.environ)
         account.authorize(order, dns, propagation_seconds=target.settings.propagation_seconds)
         chain_pem = account.certificate(order)
@@ -257,9 +260,7 @@ def _common_names(csr: x509.CertificateSigningRequest) -> list[str]:
 
 
 def _issuer_certificates(settings: AcmeSettings) -> list[CertView]:
-    if settings.issuers is None or not settings.issuers.exists():
-        return []
-    return list(load_certificates_file(settings.issuers))
+    return list(settings.issuer_certificates)
 
 
 # 4. plan/apply -------------------------------------------------------------------------------------
@@ -287,9 +288,9 @@ def renew(inventory: Inventory, *, clusters: Sequence[str] | None = None, peers:
     """Renew every due certificate of the ACME-configured clusters; see the module docstring."""
     from mrakit.adapters.connect import connect
 
-    if not inventory.acme:
-        raise MrakitError(f"{inventory.path}: no `acme` section (in defaults or on a cluster): nothing to renew "
-                          "through ACME")
+    if not any(settings.renews for settings in inventory.acme.values()):
+        raise MrakitError(f"{inventory.path}: no `acme` section with a `directory` (in defaults or on a cluster): "
+                          "nothing to renew through ACME")
     env = os.environ if environ is None else environ
     own = connections is None
     conns = connect(inventory, environ=env) if own else connections

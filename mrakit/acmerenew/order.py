@@ -71,6 +71,8 @@ class AcmeAccount:
     def __init__(self, settings: AcmeSettings, *, timeout: float = 60.0) -> None:
         self.settings = settings
         self.timeout = timeout
+        if settings.account_key is None:
+            raise RenewalError("account", f"{settings.where}: no account_key")
         self.key = account_key(settings.account_key)
         verify: bool | str = str(settings.ca_bundle) if settings.ca_bundle else True
         # requests takes a CA bundle path where ClientNetwork's annotation says bool.

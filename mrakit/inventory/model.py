@@ -171,19 +171,30 @@ class DnsUpdate:
 
 @dataclass(frozen=True)
 class AcmeSettings:
-    """Where `mrakit renew` gets certificates: an ACME CA, dns-01 through `dns_update`. `where` is the
-    inventory field it came from, for error messages."""
+    """Where `mrakit renew` gets certificates: an ACME CA, dns-01 through `dns_update`. A section with
+    only `issuers` describes a CA the box renews from by itself (Expressway-E's own ACME client):
+    mrakit then keeps the trust in step but does not renew. `where` is the inventory field."""
 
-    directory: str
-    account_key: Path
-    dns_update: DnsUpdate
+    directory: str = ""
+    account_key: Path | None = None
+    dns_update: DnsUpdate | None = None
     ca_bundle: Path | None = None
     contact: tuple[str, ...] = ()
     challenge: str = "dns-01"
     propagation_seconds: float = 0.0
     issuers: Path | None = None
+    issuer_certificates: tuple[CertView, ...] = ()
     cucm_certificates: tuple[str, ...] = ("tomcat",)
     where: str = ""
+
+    @property
+    def renews(self) -> bool:
+        """mrakit renews through this CA (a directory is set), rather than only tracking its issuers."""
+        return bool(self.directory)
+
+    @property
+    def issuing_intermediates(self) -> tuple[CertView, ...]:
+        return tuple(c for c in self.issuer_certificates if c.is_ca and not c.self_signed)
 
 
 @dataclass(frozen=True)

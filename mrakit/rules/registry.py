@@ -73,6 +73,9 @@ RULES: tuple[Rule, ...] = (
          "a real mutual-TLS handshake (Python ssl/OpenSSL) beside each relation's Expressway-semantics verdict; "
          "they differ when OpenSSL finds a path the Expressway does not (MRA022)"),
     Rule("NET001", "every node answers its management API", True, "online observation"),
+    Rule("ACME001", "C trusts every intermediate E's ACME CA issues from", True,
+         "online: each control peer's trusted CA list against acme.issuers of its edge (warning when it holds "
+         "some but not all)"),
 )
 
 

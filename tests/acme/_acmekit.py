@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from mrakit.pki.ca import CertificateAuthority
+from mrakit.pki.certview import CertView
 from mrakit.pki.keys import write_private_key
 
 NAMED = shutil.which("named") or "/usr/sbin/named"
@@ -162,7 +163,7 @@ class Pebble:
     def _management(self, path: str) -> str:
         context = ssl.create_default_context(cafile=str(self.ca_bundle))
         url = f"https://127.0.0.1:{self.management_port}{path}"
-        with urllib.request.urlopen(url, context=context, timeout=10) as response:  # noqa: S310 (loopback)
+        with urllib.request.urlopen(url, context=context, timeout=10) as response:
             return str(response.read().decode("ascii"))
 
     def root_pem(self) -> str:
@@ -191,3 +192,35 @@ def run_cli(*args: str | Path) -> CliResult:
         except SystemExit as exc:
             code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
     return CliResult(code, out.getvalue(), err.getvalue())
+
+
+# --- what the lab's nodes present and what was written to them ----------------------------------
+
+EXPE, EXPC = ("expe1.acme.com", "expe2.acme.com"), ("expc1.acme.local", "expc2.acme.local")
+TRUST_ADD, CERT_INSTALL, CSR_POST = ("/api/provisioning/certs/root", "/api/provisioning/certs/server",
+                                     "/api/provisioning/certs/generate_csr")
+
+
+def server_chains(inventory_path: Path, nodes: Sequence[str]) -> dict[str, tuple[CertView, ...]]:
+    """The server certificate (leaf first) each Expressway of `nodes` presents, read through its API."""
+    from mrakit.adapters.connect import connect
+    from mrakit.inventory.load import load_inventory
+
+    with connect(load_inventory(inventory_path)) as connections:
+        return {fqdn: tuple(connections.expressway[fqdn].server_certificate()) for fqdn in nodes}
+
+
+def requests_to(state_dir: Path, path: str, nodes: Sequence[str] = ()) -> list[dict[str, object]]:
+    from mrakit.lab.state import REQUEST_LOG
+
+    log = state_dir / REQUEST_LOG
+    entries = [json.loads(line) for line in log.read_text().splitlines() if line.strip()] if log.exists() else []
+    return [e for e in entries if e["path"] == path and e["method"] == "POST" and (not nodes or e["node"] in nodes)]
+
+
+def phone_roots(directory: Path, state_dir: Path, *roots_pem: str) -> Path:
+    """A phone root bundle: the lab's stand-in public root plus `roots_pem` (Pebble's, standing in
+    for a public ACME CA's root that phones trust)."""
+    bundle = directory / "phone-roots.pem"
+    bundle.write_text((state_dir / "ca" / "public_root.pem").read_text() + "".join(roots_pem))
+    return bundle

@@ -9,9 +9,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 from _acmekit import TSIG_NAME, Bind, Pebble
+from mrakit_testkit import EXAMPLE
 
 TSIG_ENV = "MRAKIT_TEST_TSIG_SECRET"
+EXAMPLE_DATA = yaml.safe_load(EXAMPLE.read_text())
 ZONES = ("acme.com", "acme.local")
 
 
@@ -21,11 +24,15 @@ class AcmeServers:
     pebble: Pebble
     directory: Path
 
-    def publish_issuers(self, path: Path, *, keep: bool = False) -> None:
-        """Write the CA's current intermediate and root to `path` (the published set); `keep` adds
-        them to what the file holds (a CA that issues from old and new intermediates)."""
-        old = path.read_text() if keep and path.exists() else ""
-        path.write_text(old + self.pebble.intermediate_pem() + self.pebble.root_pem())
+    @property
+    def issuers(self) -> Path:
+        return self.directory / "issuers.pem"
+
+    def publish_issuers(self, *, keep: bool = False) -> None:
+        """Write the CA's current intermediate and root to the issuers file (the published set);
+        `keep` adds them to what it holds (a CA that issues from old and new intermediates)."""
+        old = self.issuers.read_text() if keep and self.issuers.exists() else ""
+        self.issuers.write_text(old + self.pebble.intermediate_pem() + self.pebble.root_pem())
 
 
 @pytest.fixture
@@ -47,18 +54,22 @@ def acme_section(servers: AcmeServers, **overrides: Any) -> dict[str, Any]:
                   "tsig_secret_env": TSIG_ENV, **overrides.pop("dns_update", {})}
     return {"directory": servers.pebble.directory_url, "ca_bundle": str(servers.pebble.ca_bundle),
             "account_key": "acme/account.key", "contact": ["mailto:pki@example.com"], "challenge": "dns-01",
-            "dns_update": dns_update, "propagation_seconds": 0, "issuers": "acme/issuers.pem", **overrides}
+            "dns_update": dns_update, "propagation_seconds": 0, "issuers": str(servers.issuers), **overrides}
 
 
 @pytest.fixture
 def acme_deployment(make_deployment: Callable[..., Any], acme_servers: AcmeServers) -> Callable[..., Any]:
     """acme_deployment(**acme_overrides) -> a lab deployment with `defaults.acme` pointing at the
-    loopback Pebble and BIND, and acme/issuers.pem holding Pebble's current intermediate and root."""
+    loopback Pebble and BIND, its issuers file holding Pebble's current intermediate and root."""
 
     def make(**overrides: Any) -> Any:
-        deployment = make_deployment("fresh", {"defaults": {"acme": acme_section(acme_servers, **overrides)}})
-        (deployment.directory / "acme").mkdir(exist_ok=True)
-        acme_servers.publish_issuers(deployment.directory / "acme" / "issuers.pem")
-        return deployment
+        if not acme_servers.issuers.exists():
+            acme_servers.publish_issuers()
+        # The X15.5 client certificates are named: no API reads them, and once C's server certificate
+        # comes from another CA than its client certificate, the trust E needs follows the client one.
+        control_peers = [{**peer, "client_certificate": f"pki/{peer['fqdn'].split('.')[0]}-client.pem"}
+                         for peer in EXAMPLE_DATA["expressway"]["exp-c"]["peers"]]
+        return make_deployment("fresh", {"defaults": {"acme": acme_section(acme_servers, **overrides)},
+                                         "expressway": {"exp-c": {"peers": control_peers}}})
 
     return make
