@@ -307,7 +307,8 @@ def renew(inventory: Inventory, *, clusters: Sequence[str] | None = None, peers:
             try:
                 path, state = renewer.obtain(target)
             except RenewalError as exc:
-                report.outcomes.append(Outcome(target, "failed", exc.stage, str(exc)))
+                message = str(exc) if exc.node else f"{target.label}: {exc}"
+                report.outcomes.append(Outcome(target, "failed", exc.stage, message))
                 continue
             issued.append((target, path, state))
         if issued:

@@ -224,3 +224,18 @@ def phone_roots(directory: Path, state_dir: Path, *roots_pem: str) -> Path:
     bundle = directory / "phone-roots.pem"
     bundle.write_text((state_dir / "ca" / "public_root.pem").read_text() + "".join(roots_pem))
     return bundle
+
+
+def doctor_problems(inventory_path: Path, roots: Path) -> list[str]:
+    """Errors, ACME001 warnings and failed handshakes the doctor finds: [] when every relation works."""
+    from mrakit.doctor import doctor
+    from mrakit.findings import Severity
+    from mrakit.inventory.load import load_inventory
+
+    report = doctor(load_inventory(inventory_path), phone_roots=roots)
+    problems = [f"{f.code} {f.node}: {f.message}" for f in report.findings
+                if f.severity is Severity.ERROR or f.code == "ACME001"]
+    problems += [f"handshake {p.client} -> {p.server}: {p.handshake.detail}" for p in report.proofs
+                 if not p.handshake.ok]
+    assert report.proofs, "no handshake was tried"
+    return problems

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 import yaml
-from _acmekit import TSIG_NAME, Bind, Pebble
+from _acmekit import TSIG_NAME, Bind, Pebble, run_cli
 from mrakit_testkit import EXAMPLE
 
 TSIG_ENV = "MRAKIT_TEST_TSIG_SECRET"
@@ -59,17 +59,22 @@ def acme_section(servers: AcmeServers, **overrides: Any) -> dict[str, Any]:
 
 @pytest.fixture
 def acme_deployment(make_deployment: Callable[..., Any], acme_servers: AcmeServers) -> Callable[..., Any]:
-    """acme_deployment(**acme_overrides) -> a lab deployment with `defaults.acme` pointing at the
-    loopback Pebble and BIND, its issuers file holding Pebble's current intermediate and root."""
+    """acme_deployment(converged=True, **acme_overrides) -> a lab deployment with `defaults.acme`
+    pointing at the loopback Pebble and BIND, its issuers file holding Pebble's current intermediate
+    and root; `converged`: applied once, so every trust relation works before any renewal."""
 
-    def make(**overrides: Any) -> Any:
+    def make(*, converged: bool = True, **overrides: Any) -> Any:
         if not acme_servers.issuers.exists():
             acme_servers.publish_issuers()
         # The X15.5 client certificates are named: no API reads them, and once C's server certificate
         # comes from another CA than its client certificate, the trust E needs follows the client one.
         control_peers = [{**peer, "client_certificate": f"pki/{peer['fqdn'].split('.')[0]}-client.pem"}
                          for peer in EXAMPLE_DATA["expressway"]["exp-c"]["peers"]]
-        return make_deployment("fresh", {"defaults": {"acme": acme_section(acme_servers, **overrides)},
-                                         "expressway": {"exp-c": {"peers": control_peers}}})
+        deployment = make_deployment("fresh", {"defaults": {"acme": acme_section(acme_servers, **overrides)},
+                                               "expressway": {"exp-c": {"peers": control_peers}}})
+        if converged:  # every trust relation in place: the old certificates work before the renewal
+            result = run_cli("apply", "-i", deployment.path, "--yes")
+            assert result.code == 0, result.out + result.err
+        return deployment
 
     return make
