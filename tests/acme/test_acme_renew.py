@@ -6,7 +6,18 @@ from __future__ import annotations
 import json
 import stat
 
-from _acmekit import CERT_INSTALL, CSR_POST, EXPC, EXPE, TRUST_ADD, phone_roots, requests_to, run_cli, server_chains
+from _acmekit import (
+    CERT_INSTALL,
+    CSR_POST,
+    EXPC,
+    EXPE,
+    TRUST_ADD,
+    doctor_problems,
+    phone_roots,
+    requests_to,
+    run_cli,
+    server_chains,
+)
 from cryptography import x509
 
 from mrakit.acmerenew.state import STATE_FOLDER
@@ -62,3 +73,20 @@ def test_renews_edge_and_control_end_to_end_and_a_second_run_does_nothing(acme_d
     assert "nothing is due" in again.out
     assert sum(len(requests_to(state_dir, p)) for p in (TRUST_ADD, CERT_INSTALL, CSR_POST)) == writes_before
     assert {p.name: p.read_text() for p in (deployment.directory / STATE_FOLDER).glob("*.json")} == states_before
+
+
+def test_renews_the_cucm_tomcat_certificate_through_the_box_csr(acme_deployment, acme_servers) -> None:
+    from mrakit.adapters.connect import connect
+
+    deployment = acme_deployment()
+    inventory = load_inventory(deployment.path)
+    with connect(inventory) as connections:
+        old = connections.cucm["cucm-pub.acme.local"].identity_certificate("tomcat")[0]
+    result = run_cli("renew", "-i", deployment.path, "--cluster", "cucm-main", "--due-within", "800")
+    assert result.code == 0, result.out + result.err
+    with connect(inventory) as connections:
+        leaf = connections.cucm["cucm-pub.acme.local"].identity_certificate("tomcat")[0]
+    assert leaf != old and "Pebble" in leaf.issuer
+    assert sorted(leaf.dns_sans) == sorted(n.fqdn for n in inventory.cucm["cucm-main"].nodes)
+    bundle = phone_roots(deployment.directory, inventory.lab_state_dir, acme_servers.pebble.root_pem())
+    assert doctor_problems(deployment.path, bundle) == []
