@@ -291,6 +291,9 @@ def renew(inventory: Inventory, *, clusters: Sequence[str] | None = None, peers:
     if not any(settings.renews for settings in inventory.acme.values()):
         raise MrakitError(f"{inventory.path}: no `acme` section with a `directory` (in defaults or on a cluster): "
                           "nothing to renew through ACME")
+    unknown = [c for c in clusters or () if c not in inventory.expressway and c not in inventory.cucm]
+    if unknown:
+        raise MrakitError(f"no cluster named {', '.join(unknown)} in {inventory.path}")
     env = os.environ if environ is None else environ
     own = connections is None
     conns = connect(inventory, environ=env) if own else connections

@@ -16,7 +16,7 @@ import ssl
 import subprocess
 import time
 import urllib.request
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -30,10 +30,31 @@ TSIG_NAME = "mrakit"
 READONLY_TSIG_NAME = "readonly"  # known to the server, but not allowed to update any zone
 
 
+def free_ports(count: int) -> list[int]:
+    """`count` distinct free loopback ports (held together while chosen, so they differ)."""
+    sockets = [socket.socket(socket.AF_INET, socket.SOCK_STREAM) for _ in range(count)]
+    try:
+        for sock in sockets:
+            sock.bind(("127.0.0.1", 0))
+        return [int(sock.getsockname()[1]) for sock in sockets]
+    finally:
+        for sock in sockets:
+            sock.close()
+
+
 def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+    return free_ports(1)[0]
+
+
+def _start_with_retries(start: Callable[[], None], attempts: int = 3) -> None:
+    """Another process may take a port between choosing it and binding it: choose again."""
+    for attempt in range(attempts):
+        try:
+            start()
+            return
+        except RuntimeError as exc:
+            if "in use" not in str(exc) or attempt == attempts - 1:
+                raise
 
 
 def _wait_for_port(port: int, process: subprocess.Popen[bytes], log: Path, timeout: float = 20.0) -> None:
@@ -76,8 +97,16 @@ class Bind:
         return f"127.0.0.1:{self.port}"
 
     def start(self) -> None:
+        fixed = self.port
+
+        def once() -> None:
+            self.port = fixed or free_port()
+            self._start()
+
+        _start_with_retries(once)
+
+    def _start(self) -> None:
         self.directory.mkdir(parents=True, exist_ok=True)
-        self.port = self.port or free_port()
         zones = []
         for zone in self.zones:
             (self.directory / f"{zone}.zone").write_text(
@@ -134,14 +163,22 @@ class Pebble:
         return cert_path, key_path
 
     def start(self) -> None:
+        fixed = (self.port, self.management_port)
+
+        def once() -> None:
+            ports = free_ports(4)
+            self.port, self.management_port = fixed[0] or ports[0], fixed[1] or ports[1]
+            self._start(ports[2], ports[3])
+
+        _start_with_retries(once)
+
+    def _start(self, http_port: int, tls_port: int) -> None:
         self.directory.mkdir(parents=True, exist_ok=True)
-        self.port = self.port or free_port()
-        self.management_port = self.management_port or free_port()
         cert, key = self._tls()
         config = self.directory / "pebble-config.json"
         config.write_text(json.dumps({"pebble": {
             "listenAddress": f"127.0.0.1:{self.port}", "managementListenAddress": f"127.0.0.1:{self.management_port}",
-            "certificate": str(cert), "privateKey": str(key), "httpPort": free_port(), "tlsPort": free_port(),
+            "certificate": str(cert), "privateKey": str(key), "httpPort": http_port, "tlsPort": tls_port,
             "ocspResponderURL": "", "externalAccountBindingRequired": False}}))
         env = {**os.environ, "PEBBLE_VA_NOSLEEP": "1", "PEBBLE_WFE_NONCEREJECT": "0", "PEBBLE_AUTHZREUSE": "0",
                "PEBBLE_VA_ALWAYS_VALID": "0"}

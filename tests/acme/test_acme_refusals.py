@@ -67,3 +67,15 @@ def test_issuers_only_section_tracks_trust_but_renews_nothing(acme_deployment, a
     assert result.code == 1 and "no `acme` section with a `directory`" in result.err
     inventory = load_inventory(deployment.path)
     assert inventory.acme["exp-e"].issuer_certificates and not inventory.acme["exp-e"].renews
+
+
+def test_unknown_cluster_is_refused_before_anything_is_asked(acme_deployment) -> None:
+    import pytest
+
+    from mrakit.acmerenew.flow import renew
+    from mrakit.errors import MrakitError
+
+    deployment = acme_deployment(converged=False)
+    with pytest.raises(MrakitError, match="no cluster named nope"):
+        renew(load_inventory(deployment.path), clusters=["nope"], due_within=400)
+    assert requests_to(load_inventory(deployment.path).lab_state_dir, CSR_POST) == []
