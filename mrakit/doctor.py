@@ -22,6 +22,7 @@ from mrakit.pki.chain import ChainReason, ChainResult, Purpose, verify_chain
 from mrakit.pki.keys import certificate_matches_key, private_key_pem
 from mrakit.pki.load import load_private_key_file
 from mrakit.pki.roots import load_public_roots
+from mrakit.rules.acme import check_acme_intermediates
 from mrakit.rules.context import CheckContext
 from mrakit.rules.nodes import (
     check_cucm_by_fqdn,
@@ -29,7 +30,6 @@ from mrakit.rules.nodes import (
     check_temporary,
     check_versions,
 )
-from mrakit.rules.acme import check_acme_intermediates
 from mrakit.rules.outlook import check_outlook
 from mrakit.rules.trust import check_list_hygiene, check_peer_drift, check_relations
 

@@ -294,6 +294,11 @@ def renew(inventory: Inventory, *, clusters: Sequence[str] | None = None, peers:
     unknown = [c for c in clusters or () if c not in inventory.expressway and c not in inventory.cucm]
     if unknown:
         raise MrakitError(f"no cluster named {', '.join(unknown)} in {inventory.path}")
+    known_nodes = {p.fqdn for c in inventory.expressway.values() for p in c.peers} | {
+        n.fqdn for c in inventory.cucm.values() for n in c.nodes}
+    strangers = [p for p in peers or () if p.lower() not in known_nodes]
+    if strangers:
+        raise MrakitError(f"no node named {', '.join(strangers)} in {inventory.path}")
     env = os.environ if environ is None else environ
     own = connections is None
     conns = connect(inventory, environ=env) if own else connections

@@ -69,7 +69,7 @@ def test_issuers_only_section_tracks_trust_but_renews_nothing(acme_deployment, a
     assert inventory.acme["exp-e"].issuer_certificates and not inventory.acme["exp-e"].renews
 
 
-def test_unknown_cluster_is_refused_before_anything_is_asked(acme_deployment) -> None:
+def test_unknown_cluster_or_peer_is_refused_before_anything_is_asked(acme_deployment) -> None:
     import pytest
 
     from mrakit.acmerenew.flow import renew
@@ -78,4 +78,6 @@ def test_unknown_cluster_is_refused_before_anything_is_asked(acme_deployment) ->
     deployment = acme_deployment(converged=False)
     with pytest.raises(MrakitError, match="no cluster named nope"):
         renew(load_inventory(deployment.path), clusters=["nope"], due_within=400)
+    result = run_cli("renew", "-i", deployment.path, "--peer", "expe9.acme.com", "--due-within", "400")
+    assert result.code == 1 and "no node named expe9.acme.com" in result.err
     assert requests_to(load_inventory(deployment.path).lab_state_dir, CSR_POST) == []
