@@ -111,9 +111,10 @@ def _why_due(chain: tuple[CertView, ...] | None, names: Sequence[str], window: d
 
 def select_due(inventory: Inventory, observed: ObservedState, *, due_within: int | None = None,
                clusters: Sequence[str] | None = None, peers: Sequence[str] | None = None,
-               at: dt.datetime | None = None) -> list[Target]:
+               at: dt.datetime | None = None, unreadable: list[Target] | None = None) -> list[Target]:
     """The certificates of ACME-configured clusters that are due: expiring within `due_within` days
-    (default: defaults.renewal_window_days), lacking a required SAN, or with an unfinished renewal."""
+    (default: defaults.renewal_window_days), lacking a required SAN, or with an unfinished renewal.
+    Nodes that could not be read are never renewed blind: they go to `unreadable`."""
     now = at or dt.datetime.now(dt.UTC)
     window = dt.timedelta(days=inventory.defaults.renewal_window_days if due_within is None else due_within)
     desired = desired_state(inventory)
@@ -141,7 +142,11 @@ def select_due(inventory: Inventory, observed: ObservedState, *, due_within: int
             continue
         obs = observed.nodes.get(fqdn)
         if obs is None or not obs.ok:
-            continue  # reported by the caller as unreachable; never renewed blind
+            if unreadable is not None:
+                error = obs.error if obs is not None else "not observed"
+                unreadable.append(Target(cluster_name, fqdn, product, kind, common_name, sans, settings,
+                                         f"could not be read ({error})"))
+            continue
         state = load_state(folder, fqdn, kind)
         if state is not None and not state.finished:
             why: str | None = f"resuming the renewal that stopped after {state.stage}"
@@ -305,9 +310,13 @@ def renew(inventory: Inventory, *, clusters: Sequence[str] | None = None, peers:
     report = RenewReport(dry_run=dry_run)
     try:
         observed = observe(inventory, conns.expressway, conns.cucm, workers=workers)
-        report.due = select_due(inventory, observed, due_within=due_within, clusters=clusters, peers=peers)
+        unreadable: list[Target] = []
+        report.due = select_due(inventory, observed, due_within=due_within, clusters=clusters, peers=peers,
+                                unreadable=unreadable)
+        report.outcomes = [Outcome(t, "failed", "select", f"{t.label}: stopped at select: {t.why}")
+                           for t in unreadable]
         if dry_run:
-            report.outcomes = [Outcome(t, "would-renew", "select", t.why) for t in report.due]
+            report.outcomes += [Outcome(t, "would-renew", "select", t.why) for t in report.due]
             return report
         renewer = _Renewer(inventory, conns, env)
         issued: list[tuple[Target, Path, NodeState]] = []
@@ -351,5 +360,5 @@ def _install(inventory: Inventory, conns: Any, issued: Sequence[tuple[Target, Pa
                                            state.order_url, leaf.fingerprint_sha256))
         else:
             why = failures.get(target.node) or "the install was held back or did not verify (see the plan)"
-            report.outcomes.append(Outcome(target, "failed", "install", f"{target.label}: stopped at install: {why}; "
-                                           "the old certificate stays in place", state.order_url))
+            report.outcomes.append(Outcome(target, "failed", "install", f"{target.label}: stopped at install: {why}",
+                                           state.order_url))

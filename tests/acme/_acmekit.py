@@ -19,6 +19,7 @@ import urllib.request
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from mrakit.pki.ca import CertificateAuthority
 from mrakit.pki.certview import CertView
@@ -276,3 +277,33 @@ def doctor_problems(inventory_path: Path, roots: Path) -> list[str]:
                  if not p.handshake.ok]
     assert report.proofs, "no handshake was tried"
     return problems
+
+
+def renew_report_validator() -> Any:
+    """A validator for schemas/renew-report.schema.json (which refers to apply-report.schema.json)."""
+    import jsonschema
+    from mrakit_testkit import REPO
+    from referencing import Registry, Resource
+
+    schemas = REPO / "schemas"
+    resources = [(path.name, Resource.from_contents(json.loads(path.read_text())))
+                 for path in schemas.glob("*.schema.json")]
+    schema = json.loads((schemas / "renew-report.schema.json").read_text())
+    jsonschema.Draft202012Validator.check_schema(schema)
+    return jsonschema.Draft202012Validator(schema, registry=Registry().with_resources(resources))
+
+
+def challenge_records(bind: Bind, names: Sequence[str]) -> dict[str, list[str]]:
+    """The _acme-challenge TXT records BIND holds for `names` (none once a renewal cleaned up)."""
+    import dns.message
+    import dns.query
+    import dns.rdatatype
+
+    found: dict[str, list[str]] = {}
+    for name in names:
+        query = dns.message.make_query(f"_acme-challenge.{name}", dns.rdatatype.TXT)
+        answer = dns.query.tcp(query, "127.0.0.1", port=bind.port, timeout=5)
+        texts = [b"".join(r.strings).decode() for rrset in answer.answer for r in rrset]
+        if texts:
+            found[name] = texts
+    return found

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from _acmekit import CERT_INSTALL, CSR_POST, EXPE, requests_to, run_cli, server_chains
+import json
+
+from _acmekit import CERT_INSTALL, CSR_POST, EXPE, renew_report_validator, requests_to, run_cli, server_chains
 from conftest import TSIG_ENV
 from mrakit_testkit import write_inventory
 
@@ -81,3 +83,19 @@ def test_unknown_cluster_or_peer_is_refused_before_anything_is_asked(acme_deploy
     result = run_cli("renew", "-i", deployment.path, "--peer", "expe9.acme.com", "--due-within", "400")
     assert result.code == 1 and "no node named expe9.acme.com" in result.err
     assert requests_to(load_inventory(deployment.path).lab_state_dir, CSR_POST) == []
+
+
+def test_a_node_that_cannot_be_read_is_never_renewed_blind(acme_deployment) -> None:
+    deployment = acme_deployment(converged=False)
+    deployment.data["lab"]["nodes"] = {"expe2.acme.com": {"down": True}}
+    write_inventory(deployment.directory, deployment.data)
+    result = run_cli("renew", "-i", deployment.path, "--cluster", "exp-e", "--due-within", "400", "--dry-run")
+    assert result.code == 1
+    assert "expe2.acme.com: stopped at select: could not be read" in result.err
+    assert "would renew expe1.acme.com" in result.out and "would renew expe2.acme.com" not in result.out
+    as_json = run_cli("renew", "-i", deployment.path, "--cluster", "exp-e", "--due-within", "400", "--dry-run",
+                      "--format", "json")
+    report = json.loads(as_json.out)
+    renew_report_validator().validate(report)
+    assert report["failed"] and {(o["node"], o["status"], o["stage"]) for o in report["outcomes"]} == {
+        ("expe1.acme.com", "would-renew", "select"), ("expe2.acme.com", "failed", "select")}

@@ -12,6 +12,7 @@ from _acmekit import (
     EXPC,
     EXPE,
     TRUST_ADD,
+    challenge_records,
     doctor_problems,
     phone_roots,
     requests_to,
@@ -52,6 +53,9 @@ def test_renews_edge_and_control_end_to_end_and_a_second_run_does_nothing(acme_d
         csr = x509.load_pem_x509_csr(record["csr_pem"].encode())
         assert leaf.public_key_fingerprint_sha256 == public_key_sha256(csr.public_key())
         assert len(requests_to(state_dir, CSR_POST, [fqdn])) == 1  # one CSR, generated on the box
+    # the challenge records were published for the CA, and removed again
+    assert challenge_records(acme_servers.bind, sorted({s.name for f in (*EXPE, *EXPC)
+                                                        for s in desired.node(f).required_sans})) == {}
     # the account key was created on first use, readable by its owner only; no other key was written
     key = deployment.directory / "acme" / "account.key"
     assert stat.S_IMODE(key.stat().st_mode) == 0o600

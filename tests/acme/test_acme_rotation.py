@@ -7,7 +7,17 @@ from __future__ import annotations
 
 import json
 
-from _acmekit import CERT_INSTALL, EXPC, EXPE, TRUST_ADD, doctor_problems, phone_roots, run_cli, server_chains
+from _acmekit import (
+    CERT_INSTALL,
+    EXPC,
+    EXPE,
+    TRUST_ADD,
+    doctor_problems,
+    phone_roots,
+    renew_report_validator,
+    run_cli,
+    server_chains,
+)
 
 from mrakit.inventory.load import load_inventory
 from mrakit.lab.state import REQUEST_LOG
@@ -39,8 +49,11 @@ def test_new_intermediate_is_trusted_on_c_before_the_edge_certificate_from_it_is
     assert not [a for a in actions if a["kind"] == "cert.install"]
 
     log_start = len((state_dir / REQUEST_LOG).read_text().splitlines())
-    second = run_cli("renew", "-i", deployment.path, "--cluster", "exp-e", "--due-within", "3650")
+    second = run_cli("renew", "-i", deployment.path, "--cluster", "exp-e", "--due-within", "3650", "--format", "json")
     assert second.code == 0, second.out + second.err
+    report = json.loads(second.out)
+    renew_report_validator().validate(report)
+    assert [(o["node"], o["status"]) for o in report["outcomes"]] == [(fqdn, "installed") for fqdn in EXPE]
     chains = server_chains(deployment.path, EXPE)
     assert all(chain[0].issuer_name == new_intermediate.subject_name for chain in chains.values())
 
