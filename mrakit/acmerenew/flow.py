@@ -81,7 +81,8 @@ class RenewReport:
 
     @property
     def failed(self) -> bool:
-        return any(o.status == "failed" for o in self.outcomes)
+        """A node stopped, or the apply that installed the new certificates failed or did not verify."""
+        return any(o.status == "failed" for o in self.outcomes) or (self.apply is not None and self.apply.failed)
 
     def to_dict(self) -> dict[str, Any]:
         return {

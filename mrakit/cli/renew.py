@@ -106,4 +106,6 @@ def renew_command(inventory_path: str, clusters: tuple[str, ...], peers: tuple[s
             if outcome.status == "failed":
                 click.echo(f"mrakit: renew: {outcome.message}; the old certificate stays in place; run "
                            "`mrakit renew` again to resume", err=True)
+        if report.apply is not None and report.apply.failed:
+            click.echo(f"mrakit: renew: {report.apply.summary()} (see `mrakit doctor`)", err=True)
     sys.exit(EXIT_FAILED if report.failed else EXIT_OK)

@@ -137,3 +137,15 @@ def test_crash_between_finalize_and_install_keeps_the_old_certificate_and_a_reru
     _converges(deployment, roots, old)
     now = server_chains(deployment.path, EXPE)
     assert {fqdn: chain[0] for fqdn, chain in now.items()} == issued
+
+
+def test_renewal_that_installs_but_cannot_verify_everything_exits_1(acme_deployment) -> None:
+    deployment = acme_deployment()
+    deployment.data["lab"]["nodes"] = {"cucm-sub1.acme.local": {"down": True}}  # a node the apply cannot read
+    write_inventory(deployment.directory, deployment.data)
+    old = server_chains(deployment.path, EXPE)
+    result = run_cli("renew", "-i", deployment.path, "--cluster", "exp-e", "--due-within", "400")
+    assert result.code == 1, result.out + result.err
+    assert "mrakit: renew: Apply:" in result.err and "see `mrakit doctor`" in result.err
+    now = server_chains(deployment.path, EXPE)
+    assert all(f"{fqdn}: renewed" in result.out and now[fqdn][0] != old[fqdn][0] for fqdn in EXPE)
