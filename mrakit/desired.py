@@ -448,6 +448,17 @@ class _Deriver:
                     "inventory", f"named in expressway.{cluster.name}.trust[{index}] (authority {authority_name})"),)))
         return named
 
+    def acme_issuer_trust(self, cluster: ExpresswayCluster) -> list[DesiredTrust]:
+        """A control cluster trusts every intermediate (and root) its edge's ACME CA currently issues
+        from (`acme.issuers`): the edge's next renewal, by mrakit or by the box itself, may come from
+        any of them, and the traversal zone must not break that day."""
+        settings = self.inventory.acme.get(cluster.traversal or "") if cluster.role == "control" else None
+        if settings is None:
+            return []
+        return [DesiredTrust(TRUSTED_CA, ca, (Reason(
+            "ACME001", f"the ACME CA of {cluster.traversal} issues from it ({settings.where}.issuers): the edge's "
+                       "next certificate may chain to it"),)) for ca in settings.issuer_certificates]
+
     # SANs ----------------------------------------------------------------------------------
     def required_sans(self, cluster: ExpresswayCluster, peer: ExpresswayPeer) -> tuple[str, list[RequiredSan]]:
         inv = self.inventory
@@ -692,7 +703,7 @@ class _Deriver:
         nodes: list[NodeDesired] = []
         for cluster in self.inventory.expressway.values():
             self.shared_keys(cluster)
-            named = self.named_trust(cluster)
+            named = [*self.named_trust(cluster), *self.acme_issuer_trust(cluster)]
             for peer in cluster.peers:
                 entries = _merge([*trust.get(peer.fqdn, []), *named])
                 common_name, sans = self.required_sans(cluster, peer)

@@ -22,6 +22,7 @@ from mrakit.pki.chain import ChainReason, ChainResult, Purpose, verify_chain
 from mrakit.pki.keys import certificate_matches_key, private_key_pem
 from mrakit.pki.load import load_private_key_file
 from mrakit.pki.roots import load_public_roots
+from mrakit.rules.acme import check_acme_intermediates
 from mrakit.rules.context import CheckContext
 from mrakit.rules.nodes import (
     check_cucm_by_fqdn,
@@ -42,7 +43,7 @@ from mrakit.rules.trust import (
 Check = Callable[[CheckContext], list[Finding]]
 OFFLINE_CHECKS: tuple[Check, ...] = (check_temporary, check_public_edge, check_outlook)
 ONLINE_CHECKS: tuple[Check, ...] = (check_relations, check_peer_drift, check_list_hygiene, check_cucm_by_fqdn,
-                                    check_versions, check_topology_drift)
+                                    check_versions, check_topology_drift, check_acme_intermediates)
 DEFAULT_PORTS = {"traversal": 7001, "sip-tls": 5061, "tomcat": 8443}
 
 

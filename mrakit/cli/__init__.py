@@ -19,7 +19,7 @@ from mrakit.cli.inventory import desired, validate
 from mrakit.cli.lab import lab_group
 from mrakit.cli.ping import ping_command
 from mrakit.cli.plan import apply_command, plan_command
-from mrakit.cli.renew import csr_command, sign_command
+from mrakit.cli.renew import csr_command, renew_command, sign_command
 from mrakit.cli.report import report_command
 from mrakit.errors import MrakitError
 
@@ -47,6 +47,7 @@ cli.add_command(probe_command)
 cli.add_command(csr_command)
 cli.add_command(sign_command)
 cli.add_command(report_command)
+cli.add_command(renew_command)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -1,10 +1,12 @@
-"""`mrakit csr` and `mrakit sign`: the renewal loop."""
+"""`mrakit csr` and `mrakit sign`: the renewal loop; `mrakit renew`: the same loop through an ACME CA."""
 
 from __future__ import annotations
 
+import sys
+
 import click
 
-from mrakit.cli.common import echo_json, output_options
+from mrakit.cli.common import EXIT_FAILED, EXIT_OK, echo_json, output_options
 from mrakit.inventory.load import load_inventory
 from mrakit.renew import CUCM_SERVICES, request_csrs, sign_csrs
 
@@ -62,3 +64,50 @@ def sign_command(inventory_path: str, csr_dir: str, out_dir: str | None, ca_cert
                         ca_key_passphrase_env=ca_key_passphrase_env, days=days)
     for path in written:
         click.echo(f"signed {path}")
+
+
+@click.command("renew")
+@click.option("-i", "--inventory", "inventory_path", required=True, type=click.Path(dir_okay=False))
+@click.option("--cluster", "clusters", multiple=True, help="Only these clusters (repeatable).")
+@click.option("--peer", "peers", multiple=True, help="Only these nodes, by FQDN (repeatable).")
+@click.option("--due-within", type=click.IntRange(0, 3650), default=None,
+              help="Renew what expires within this many days (default: defaults.renewal_window_days).")
+@click.option("--dry-run", is_flag=True, help="Only show what is due; no CSR, no order, no change.")
+@click.option("--format", "output_format", type=click.Choice(["text", "json"]), default="text", show_default=True)
+def renew_command(inventory_path: str, clusters: tuple[str, ...], peers: tuple[str, ...], due_within: int | None,
+                  dry_run: bool, output_format: str) -> None:
+    """Renew every due certificate of the clusters with an `acme` section: CSR on the box, ACME
+    order (dns-01 by TSIG-signed RFC 2136 update), then trust first, rolling install and verify as
+    `apply --certificates` does. A failure leaves the old certificate in place; run it again to
+    resume. Exit 0 when everything due was renewed (or nothing was due), 1 otherwise."""
+    from mrakit.acmerenew.flow import renew
+
+    inventory = load_inventory(inventory_path)
+    unknown = [c for c in clusters if c not in inventory.expressway and c not in inventory.cucm]
+    if unknown:
+        raise click.UsageError(f"no cluster named {', '.join(unknown)}")
+    report = renew(inventory, clusters=clusters or None, peers=peers or None, due_within=due_within,
+                   dry_run=dry_run)
+    if output_format == "json":
+        echo_json(report.to_dict())
+    else:
+        if not report.due:
+            click.echo("renew: nothing is due")
+        for target in report.due:
+            click.echo(f"due: {target.label} [{target.cluster}]: {target.why}")
+        if report.plan is not None:
+            click.echo(report.plan.summary())
+        if report.apply is not None:
+            click.echo(report.apply.summary())
+        for outcome in report.outcomes:
+            if outcome.status == "would-renew":
+                click.echo(f"would renew {outcome.target.label} ({', '.join(outcome.target.sans)})")
+            elif outcome.status == "installed":
+                click.echo(outcome.message)
+        for outcome in report.outcomes:
+            if outcome.status == "failed":
+                click.echo(f"mrakit: renew: {outcome.message}; the old certificate stays in place; run "
+                           "`mrakit renew` again to resume", err=True)
+        if report.apply is not None and report.apply.failed:
+            click.echo(f"mrakit: renew: {report.apply.summary()} (see `mrakit doctor`)", err=True)
+    sys.exit(EXIT_FAILED if report.failed else EXIT_OK)

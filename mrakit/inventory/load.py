@@ -13,6 +13,7 @@ from typing import Any
 from mrakit.errors import InventoryError, PkiError
 from mrakit.inventory.model import (
     CUCM_CERTIFICATE_KINDS,
+    AcmeSettings,
     ApiTls,
     Authority,
     CertificateFile,
@@ -20,6 +21,7 @@ from mrakit.inventory.model import (
     CucmCluster,
     CucmNode,
     Defaults,
+    DnsUpdate,
     Endpoints,
     ExpresswayCluster,
     ExpresswayPeer,
@@ -104,6 +106,7 @@ class _Builder:
             cucm=cucm,
             endpoints=Endpoints(**data.get("endpoints", {})),
             lab=self.lab(data.get("lab", {})),
+            acme=self.acme(data),
         )
         self.cross_references(inventory)
         return inventory
@@ -239,6 +242,61 @@ class _Builder:
             credentials=self.cucm_credentials((*here, "credentials"), raw.get("credentials", {})),
             axl_port=raw.get("axl_port", 8443),
         )
+
+    def acme(self, data: Mapping[str, Any]) -> dict[str, AcmeSettings]:
+        """Each cluster's ACME settings: the defaults' section, overridden key by key by the cluster's."""
+        base = data.get("defaults", {}).get("acme")
+        result: dict[str, AcmeSettings] = {}
+        for product in ("expressway", "cucm"):
+            for name, raw in data.get(product, {}).items():
+                own = raw.get("acme")
+                if base is None and own is None:
+                    continue
+                where: tuple[str | int, ...] = (product, name, "acme") if own is not None else ("defaults", "acme")
+                merged = {**(base or {}), **(own or {})}
+                result[name] = self.acme_settings(where, merged)
+        return result
+
+    def acme_settings(self, where: tuple[str | int, ...], raw: Mapping[str, Any]) -> AcmeSettings:
+        if raw.get("directory"):
+            for required in ("account_key", "dns_update"):
+                if required not in raw:
+                    raise self.error(where, f"missing {required!r} (in this section or in defaults.acme): "
+                                            "`mrakit renew` needs it with a directory")
+        dns = raw.get("dns_update")
+        issuers = self.certificate_file((*where, "issuers"), raw.get("issuers"))
+        if issuers is not None and any(not c.is_ca for c in issuers.certificates):
+            raise self.error((*where, "issuers"), f"{raw['issuers']} holds a certificate that is not a CA; "
+                                                  "issuers lists the CA's intermediates and roots only")
+        return AcmeSettings(
+            directory=raw.get("directory", ""),
+            account_key=self.resolve(raw["account_key"]) if raw.get("account_key") else None,
+            dns_update=self.dns_update((*where, "dns_update"), dns) if dns else None,
+            ca_bundle=self.resolve(raw["ca_bundle"]) if raw.get("ca_bundle") else None,
+            contact=tuple(raw.get("contact", [])),
+            challenge=raw.get("challenge", "dns-01"),
+            propagation_seconds=float(raw.get("propagation_seconds", 0)),
+            issuers=self.resolve(raw["issuers"]) if raw.get("issuers") else None,
+            issuer_certificates=issuers.certificates if issuers is not None else (),
+            cucm_certificates=tuple(raw.get("cucm_certificates", ["tomcat"])),
+            where=dotted(where),
+        )
+
+    def dns_update(self, where: tuple[str | int, ...], dns: Mapping[str, Any]) -> DnsUpdate:
+        server = str(dns["server"])
+        host, port = server, 53
+        if server.startswith("["):
+            host, _, rest = server[1:].partition("]")
+            port = int(rest[1:]) if rest.startswith(":") else 53
+        elif server.count(":") == 1:
+            host, _, port_text = server.partition(":")
+            port = int(port_text)
+        if not 0 < port < 65536:
+            raise self.error((*where, "server"), f"port {port} is out of range")
+        return DnsUpdate(
+            host=host, port=port, tsig_key_name=dns["tsig_key_name"], tsig_secret_env=dns["tsig_secret_env"],
+            tsig_algorithm=dns.get("tsig_algorithm", "hmac-sha256"), zone=dns.get("zone"),
+            timeout_seconds=float(dns.get("timeout_seconds", 10)))
 
     def lab(self, raw: Mapping[str, Any]) -> LabSettings:
         def profile(values: Mapping[str, Any]) -> FaultProfile:

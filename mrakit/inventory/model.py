@@ -179,6 +179,47 @@ class ApiTls:
 
 
 @dataclass(frozen=True)
+class DnsUpdate:
+    """RFC 2136 dynamic update with a TSIG key; the secret is read from `tsig_secret_env` when needed."""
+
+    host: str
+    port: int
+    tsig_key_name: str
+    tsig_secret_env: str
+    tsig_algorithm: str = "hmac-sha256"
+    zone: str | None = None
+    timeout_seconds: float = 10.0
+
+
+@dataclass(frozen=True)
+class AcmeSettings:
+    """Where `mrakit renew` gets certificates: an ACME CA, dns-01 through `dns_update`. A section with
+    only `issuers` describes a CA the box renews from by itself (Expressway-E's own ACME client):
+    mrakit then keeps the trust in step but does not renew. `where` is the inventory field."""
+
+    directory: str = ""
+    account_key: Path | None = None
+    dns_update: DnsUpdate | None = None
+    ca_bundle: Path | None = None
+    contact: tuple[str, ...] = ()
+    challenge: str = "dns-01"
+    propagation_seconds: float = 0.0
+    issuers: Path | None = None
+    issuer_certificates: tuple[CertView, ...] = ()
+    cucm_certificates: tuple[str, ...] = ("tomcat",)
+    where: str = ""
+
+    @property
+    def renews(self) -> bool:
+        """mrakit renews through this CA (a directory is set), rather than only tracking its issuers."""
+        return bool(self.directory)
+
+    @property
+    def issuing_intermediates(self) -> tuple[CertView, ...]:
+        return tuple(c for c in self.issuer_certificates if c.is_ca and not c.self_signed)
+
+
+@dataclass(frozen=True)
 class Defaults:
     connection: Literal["lab", "rest"] = "rest"
     workers: int = 8
@@ -223,6 +264,7 @@ class Inventory:
     cucm: Mapping[str, CucmCluster]
     endpoints: Endpoints = field(default_factory=Endpoints)
     lab: LabSettings = field(default_factory=LabSettings)
+    acme: Mapping[str, AcmeSettings] = field(default_factory=dict)  # cluster name -> defaults merged with its own
 
     @property
     def base_dir(self) -> Path:

@@ -87,6 +87,9 @@ RULES: tuple[Rule, ...] = (
          "CUCM keeps one trust certificate per subject: a same-name upload replaces the entry when it starts "
          "later and is not stored otherwise; such uploads are planned last in phase 1 (or as a manual delete "
          "first), said in the plan, and every upload is confirmed by reading it back"),
+    Rule("ACME001", "C trusts every intermediate E's ACME CA issues from", True,
+         "online: each control peer's trusted CA list against acme.issuers of its edge (warning when it holds "
+         "some but not all)"),
 )
 
 
