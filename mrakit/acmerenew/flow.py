@@ -47,6 +47,7 @@ class Target:
     sans: tuple[str, ...]
     settings: AcmeSettings
     why: str
+    multi_server: bool = False  # CUCM: one certificate for the whole cluster, requested on the publisher
 
     @property
     def label(self) -> str:
@@ -122,19 +123,23 @@ def select_due(inventory: Inventory, observed: ObservedState, *, due_within: int
     folder = state_dir(inventory)
     wanted_clusters = set(clusters) if clusters else None
     wanted_peers = {p.lower() for p in peers} if peers else None
-    candidates: list[tuple[str, str, str, str, str, tuple[str, ...]]] = []
+    candidates: list[tuple[str, str, str, str, str, tuple[str, ...], bool]] = []
     for cluster in inventory.expressway.values():
         for peer in cluster.peers:
             node = desired.node(peer.fqdn)
             candidates.append((cluster.name, peer.fqdn, "expressway", "server", node.common_name or peer.fqdn,
-                               tuple(s.name for s in node.required_sans)))
+                               tuple(s.name for s in node.required_sans), False))
     for cucm in inventory.cucm.values():
         cucm_settings = inventory.acme.get(cucm.name)
         for kind in cucm_settings.cucm_certificates if cucm_settings else ():
-            candidates.append((cucm.name, cucm.publisher.fqdn, "cucm", kind, cucm.publisher.fqdn,
-                               tuple(n.fqdn for n in cucm.nodes)))
+            if kind in cucm.certificates:  # the inventory keeps a multi-server certificate: one, on the publisher
+                candidates.append((cucm.name, cucm.publisher.fqdn, "cucm", kind, cucm.publisher.fqdn,
+                                   tuple(n.fqdn for n in cucm.nodes), True))
+                continue
+            for server in cucm.nodes:  # one per server, each on its own server (the platform API is per server)
+                candidates.append((cucm.name, server.fqdn, "cucm", kind, server.fqdn, (server.fqdn,), False))
     due = []
-    for cluster_name, fqdn, product, kind, common_name, sans in candidates:
+    for cluster_name, fqdn, product, kind, common_name, sans, multi in candidates:
         settings = inventory.acme.get(cluster_name)
         if settings is None or not settings.renews:
             continue
@@ -146,7 +151,7 @@ def select_due(inventory: Inventory, observed: ObservedState, *, due_within: int
             if unreadable is not None:
                 error = obs.error if obs is not None else "not observed"
                 unreadable.append(Target(cluster_name, fqdn, product, kind, common_name, sans, settings,
-                                         f"could not be read ({error})"))
+                                         f"could not be read ({error})", multi))
             continue
         state = load_state(folder, fqdn, kind)
         if state is not None and not state.finished:
@@ -154,7 +159,7 @@ def select_due(inventory: Inventory, observed: ObservedState, *, due_within: int
         else:
             why = _why_due(obs.certificates.get(kind), sans, window, now)
         if why is not None:
-            due.append(Target(cluster_name, fqdn, product, kind, common_name, sans, settings, why))
+            due.append(Target(cluster_name, fqdn, product, kind, common_name, sans, settings, why, multi))
     return due
 
 
@@ -189,7 +194,8 @@ class _Renewer:
                 if state is not None and state.csr_pem:
                     return x509.load_pem_x509_csr(state.csr_pem.encode("ascii"))
                 csr = self.connections.cucm[target.node].generate_csr(
-                    CUCM_SERVICE_OF_KIND[target.kind], target.common_name, target.sans)
+                    CUCM_SERVICE_OF_KIND[target.kind], target.common_name, target.sans,
+                    distribution="multi-server" if target.multi_server else "this-server")
         except MrakitError as exc:
             raise RenewalError("csr", str(exc)) from None
         names = set(csr_dns_names(csr))
@@ -283,7 +289,7 @@ def _install_folder(folder: Path, issued: Sequence[tuple[Target, Path, NodeState
         leaf = load_certificates_file(copy)[0]
         requests.append(CsrRequest(target.cluster, target.node, target.product, target.kind, target.common_name,
                                    target.sans, "on-box", "", leaf.public_key_fingerprint_sha256,
-                                   requested_at=state.updated_at).to_dict())
+                                   requested_at=state.updated_at, multi_server=target.multi_server).to_dict())
     (install / MANIFEST).write_text(json.dumps({"format_version": 1, "requests": requests}, indent=2) + "\n")
     return install
 

@@ -67,6 +67,7 @@ def sign_command(inventory_path: str, csr_dir: str, out_dir: str | None, ca_cert
 
 
 @click.command("renew")
+@output_options
 @click.option("-i", "--inventory", "inventory_path", required=True, type=click.Path(dir_okay=False))
 @click.option("--cluster", "clusters", multiple=True, help="Only these clusters (repeatable).")
 @click.option("--peer", "peers", multiple=True, help="Only these nodes, by FQDN (repeatable).")

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import click
 
-from mrakit.cli.common import EXIT_ATTENTION, EXIT_OK, fail
+from mrakit.cli.common import EXIT_ATTENTION, EXIT_OK, fail, output_options
 from mrakit.doctor import Report, doctor
 from mrakit.inventory.load import load_inventory
 from mrakit.inventory.model import Inventory
@@ -44,6 +44,7 @@ def load_plan(path: str) -> Plan:
 
 
 @click.command("report")
+@output_options
 @click.option("-i", "--inventory", "inventory_path", required=True, type=click.Path(dir_okay=False),
               help="The inventory YAML file.")
 @click.option("-o", "--out", "out_path", type=click.Path(dir_okay=False),

@@ -6,6 +6,7 @@ from __future__ import annotations
 DOCUMENTATION = r"""
 module: renew
 short_description: Renew due MRA certificates through an ACME CA with mrakit
+author: mrakit contributors
 description:
   - For every cluster with an C(acme) section in the inventory, picks the certificates that are due,
     generates a CSR on the box with the SANs mrakit requires, orders the certificate from the ACME CA
@@ -26,6 +27,48 @@ options:
   due_within:
     description: Renew what expires within this many days (default the inventory's renewal_window_days).
     type: int
+"""
+
+EXAMPLES = r"""
+- name: Renew what is due in the edge cluster (a cron or systemd timer runs this daily)
+  mrakit.mra.renew:
+    inventory: /etc/mrakit/inventory.yaml
+    clusters: [exp-e]
+    secrets:
+      MRAKIT_EXPRESSWAY_PASSWORD: "{{ vault_expressway_password }}"
+      MRAKIT_TSIG_SECRET: "{{ vault_tsig_secret }}"
+
+- name: Only report what would be renewed in the next 45 days
+  mrakit.mra.renew:
+    inventory: /etc/mrakit/inventory.yaml
+    due_within: 45
+  check_mode: true
+"""
+
+RETURN = r"""
+due:
+  description: The certificates that were due (node, with the CUCM identity in brackets).
+  type: list
+  elements: str
+  returned: always
+renewed:
+  description: The certificates issued and installed in this run.
+  type: list
+  elements: str
+  returned: always
+failed_nodes:
+  description: Certificate label to the step the renewal stopped at and why; the old certificate stays in place.
+  type: dict
+  returned: always
+manual_steps:
+  description: Steps only a person can do (restarts, the X15.5 client store), with their instructions.
+  type: list
+  elements: dict
+  returned: always
+report:
+  description: The whole renewal report (the JSON of `mrakit renew --format json`).
+  type: dict
+  returned: always
 """
 
 from ansible.module_utils.basic import AnsibleModule
