@@ -274,7 +274,9 @@ def apply(
     """Carry out `plan`. A saved plan is refused (StalePlanError) when the inventory or any node's
     observed state changed since it was made. Failures are reported in the result, not raised."""
     from mrakit.adapters.connect import connect
+    from mrakit.plancheck import check_plan_against
 
+    check_plan_against(plan, inventory)  # a tampered plan is refused whole, before the first write
     if plan.inventory_sha256 != inventory.sha256:
         raise StalePlanError(f"the plan is stale: {inventory.path} changed since it was made (plan again)")
     own = connections is None

@@ -78,3 +78,11 @@ class StalePlanError(MrakitError):
 
 class UnsafePlanError(MrakitError):
     """A plan would do something the safety rules forbid without --force."""
+
+
+class PlanError(MrakitError):
+    """A saved plan file is damaged, tampered with or does not belong to this inventory."""
+
+
+class LockedError(MrakitError):
+    """Another mrakit process holds the lock this one needs (the message names the holder)."""

@@ -162,12 +162,13 @@ class Plan:
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Plan:
-        from mrakit.errors import MrakitError
+        from mrakit.errors import PlanError
+        from mrakit.plancheck import check_plan_document
 
-        if data.get("format_version") != FORMAT_VERSION:
-            raise MrakitError(
-                f"unsupported plan format_version {data.get('format_version')!r} (this mrakit writes {FORMAT_VERSION})"
-            )
+        if not isinstance(data, Mapping) or data.get("format_version") != FORMAT_VERSION:
+            version = data.get("format_version") if isinstance(data, Mapping) else None
+            raise PlanError(f"unsupported plan format_version {version!r} (this mrakit writes {FORMAT_VERSION})")
+        check_plan_document(dict(data))
         findings = tuple(
             Finding(
                 f["code"],

@@ -4,15 +4,16 @@ from __future__ import annotations
 
 import json
 import sys
-from pathlib import Path
 
 import click
 
 from mrakit.apply import ApplyResult, apply
 from mrakit.cli.common import EXIT_ATTENTION, EXIT_FAILED, EXIT_OK, fail
-from mrakit.errors import MrakitError
+from mrakit.errors import MrakitError, PlanError
+from mrakit.files import MAX_PLAN_BYTES, check_output_file, read_limited, write_output
 from mrakit.inventory.load import load_inventory
 from mrakit.plan import Plan, plan
+from mrakit.plancheck import check_plan_against
 from mrakit.render.plan import RENDERERS, TextPlanRenderer, render_apply_result
 
 inventory_option = click.option("-i", "--inventory", "inventory_path", required=True,
@@ -54,9 +55,11 @@ def plan_command(inventory_path: str, out_path: str | None, output_format: str, 
     unknown = [c for c in clusters or [] if c not in inventory.expressway and c not in inventory.cucm]
     if unknown:
         fail(f"--limit names no cluster of {inventory_path}: {', '.join(unknown)}")
+    if out_path:
+        check_output_file(out_path)  # before the nodes are read, not after
     result = plan(inventory, workers=workers, limit=clusters, force=force, certificates_dir=certificates_dir)
     if out_path:
-        Path(out_path).write_text(json.dumps(result.to_dict(), indent=2) + "\n")
+        write_output(out_path, json.dumps(result.to_dict(), indent=2) + "\n")
     renderer = RENDERERS[output_format]
     text = (TextPlanRenderer(colour=sys.stdout.isatty()) if output_format == "text" else renderer()).render(result)
     click.echo(text)
@@ -84,14 +87,14 @@ def apply_command(inventory_path: str, plan_file: str | None, yes: bool, workers
     interactive = sys.stdin.isatty() and sys.stdout.isatty()
     if not yes and not interactive:
         fail("apply needs --yes when not run on a terminal")
+    if report_path:
+        check_output_file(report_path)  # an unwritable report path is found before any write
     if plan_file:
+        the_plan = read_plan_file(plan_file)
         try:
-            data = json.loads(Path(plan_file).read_text())
-            if not isinstance(data, dict):
-                raise TypeError(f"a JSON {type(data).__name__}, not an object")
-            the_plan = Plan.from_dict(data)
-        except (ValueError, KeyError, TypeError, AttributeError) as exc:
-            fail(f"{plan_file}: not a mrakit plan ({exc})")
+            check_plan_against(the_plan, inventory)
+        except PlanError as exc:
+            fail(f"{plan_file}: not a plan for {inventory_path}: {exc}")
         if certificates_dir or force:
             fail("--certificates and --force shape a new plan; with a saved plan, give them to `mrakit plan`")
         check_stale = True
@@ -110,8 +113,19 @@ def apply_command(inventory_path: str, plan_file: str | None, yes: bool, workers
     _finish(result, report_path)
 
 
+def read_plan_file(plan_file: str) -> Plan:
+    """A saved plan, checked whole (PlanError names the file and the first problem)."""
+    raw = read_limited(plan_file, MAX_PLAN_BYTES, "a plan", PlanError)
+    try:
+        return Plan.from_dict(json.loads(raw))
+    except PlanError as exc:
+        raise PlanError(f"{plan_file}: not a usable mrakit plan: {exc}") from None
+    except (ValueError, KeyError, TypeError, AttributeError, RecursionError) as exc:
+        raise PlanError(f"{plan_file}: not a mrakit plan ({type(exc).__name__}: {exc})") from None
+
+
 def _finish(result: ApplyResult, report_path: str | None) -> None:
     click.echo(render_apply_result(result, colour=sys.stdout.isatty()))
     if report_path:
-        Path(report_path).write_text(json.dumps(result.to_dict(), indent=2) + "\n")
+        write_output(report_path, json.dumps(result.to_dict(), indent=2) + "\n")
     sys.exit(EXIT_FAILED if result.failed else EXIT_OK)

@@ -10,7 +10,8 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from mrakit.errors import InventoryError, PkiError
+from mrakit.errors import InventoryError, MrakitError, PkiError
+from mrakit.files import MAX_INVENTORY_BYTES, MiB, read_limited
 from mrakit.inventory.model import (
     CUCM_CERTIFICATE_KINDS,
     ApiTls,
@@ -293,15 +294,18 @@ def load_inventory(path: str | os.PathLike[str], *, require_files: bool = True, 
     source = Path(path)
     if text is None:
         try:
-            raw = source.read_bytes()
-        except FileNotFoundError:
-            raise InventoryError("inventory file not found", file=str(path)) from None
-        except OSError as exc:
-            raise InventoryError(f"cannot read the inventory ({exc.strerror})", file=str(path)) from None
+            raw = read_limited(path, MAX_INVENTORY_BYTES, "an inventory")
+        except MrakitError as exc:
+            if not os.path.lexists(path):
+                raise InventoryError("inventory file not found", file=str(path)) from None
+            raise InventoryError(str(exc).removeprefix(f"{path}: "), file=str(path)) from None
         try:
             text = raw.decode("utf-8")
         except UnicodeDecodeError:
             raise InventoryError("the inventory is not UTF-8 text", file=str(path)) from None
+    elif len(text) > MAX_INVENTORY_BYTES:
+        raise InventoryError(f"larger than {MAX_INVENTORY_BYTES // MiB} MiB, the size limit for an inventory",
+                             file=str(path))
     located = load_located_yaml(text, str(path))
     if not isinstance(located.data, dict):
         raise InventoryError(
