@@ -63,15 +63,14 @@ def private_key_pem(key: PrivateKey, passphrase: bytes | None = None) -> bytes:
 
 
 def write_private_key(path: str | os.PathLike[str], key: PrivateKey, passphrase: bytes | None = None) -> Path:
-    """Write `key` as PKCS#8 PEM with mode 0600 from the first byte (never world-readable, even briefly)."""
+    """Write `key` as PKCS#8 PEM with mode 0600 from the first byte (never world-readable, even briefly),
+    into a new file (exclusive create, no symbolic link followed) renamed over `path`: a symbolic link
+    planted at `path` is replaced, its target never written."""
+    from mrakit.files import output_folder, write_atomic
+
     target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    try:
-        os.fchmod(fd, 0o600)
-        os.write(fd, private_key_pem(key, passphrase))
-    finally:
-        os.close(fd)
+    output_folder(target.parent)
+    write_atomic(target, private_key_pem(key, passphrase), mode=0o600)
     return target
 
 
