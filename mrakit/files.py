@@ -75,6 +75,18 @@ def read_limited(path: str | os.PathLike[str], limit: int, what: str,
     return b"".join(chunks)
 
 
+def broken_link(path: str | os.PathLike[str]) -> str | None:
+    """For a path that does not resolve: "a symbolic link loop" or "a symbolic link to a missing
+    file" when it is one (else None, a plain missing file)."""
+    if not os.path.islink(path):
+        return None
+    try:
+        os.stat(path)
+    except OSError as exc:
+        return "a symbolic link loop" if exc.errno == errno.ELOOP else "a symbolic link to a missing file"
+    return None
+
+
 def check_output_file(path: str | os.PathLike[str]) -> Path:
     """A file mrakit is asked to write (`-o`, `--report`): its folder must exist and be a folder."""
     target = Path(path)

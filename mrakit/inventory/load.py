@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from mrakit.errors import InventoryError, MrakitError, PkiError
-from mrakit.files import MAX_INVENTORY_BYTES, MiB, read_limited
+from mrakit.files import MAX_INVENTORY_BYTES, MiB, broken_link, read_limited
 from mrakit.inventory.model import (
     CUCM_CERTIFICATE_KINDS,
     ApiTls,
@@ -32,7 +32,7 @@ from mrakit.inventory.model import (
 from mrakit.inventory.schema import validate_against_schema
 from mrakit.inventory.versions import CucmVersion, ExpresswayVersion
 from mrakit.inventory.yamlsource import Located, dotted, load_located_yaml
-from mrakit.pki.load import load_certificates_file
+from mrakit.pki.load import load_certificates_file, load_private_key_file
 
 _FAULT_KEYS = ("latency_ms", "jitter_ms", "error_rate", "reset_rate", "hang_rate")
 
@@ -66,10 +66,22 @@ class _Builder:
             return None
         file = self.resolve(value)
         key_path = self.resolve(key_value) if key_value else file.with_suffix(".key")
+        key_field = "client_key" if path[-1] == "client_certificate" else "key"
         if key_value and not key_path.exists() and self.require_files:
-            key_field = "client_key" if path[-1] == "client_certificate" else "key"
-            raise self.error((*path[:-1], key_field), f"file not found: {key_value}")
+            link = broken_link(key_path)
+            raise self.error((*path[:-1], key_field),
+                             f"{key_value} is {link}" if link else f"file not found: {key_value}")
+        if key_value and key_path.exists():
+            # A key named on purpose that cannot be used (encrypted, a folder, empty, garbage) is a
+            # mistake to fix now, not a warning to scroll past.
+            try:
+                load_private_key_file(key_path)
+            except PkiError as exc:
+                raise self.error((*path[:-1], key_field), str(exc).replace(str(key_path), key_value)) from None
         if not file.exists():
+            link = broken_link(file)
+            if link:
+                raise self.error(path, f"{value} is {link}")
             if not self.require_files:
                 return None
             raise self.error(path, f"file not found: {value}{self.lab_hint}")
