@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import re
 from dataclasses import dataclass, field
 from functools import cached_property
 
@@ -64,12 +65,24 @@ def names_beyond_san_limit(dns_names: tuple[str, ...], limit: int = SAN_FIELD_LI
     return tuple(ignored)
 
 
+# C0, DEL, C1, and the Unicode line separators and bidirectional overrides: a certificate is written
+# by whoever made it, and a newline or a right-to-left override in a SAN must not forge a line (or
+# hide text) in a plan, a report or a terminal.
+_UNPRINTABLE = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
+
+
+def printable(text: str) -> str:
+    """`text` with every control character escaped (\\xNN, \\uNNNN): safe to print on one line."""
+    return _UNPRINTABLE.sub(lambda m: f"\\x{ord(m.group()):02x}" if ord(m.group()) < 0x100
+                            else f"\\u{ord(m.group()):04x}", text)
+
+
 def _name_attribute(name: x509.Name, oid: x509.ObjectIdentifier) -> str | None:
     values = name.get_attributes_for_oid(oid)
     if not values:
         return None
     value = values[0].value
-    return value if isinstance(value, str) else value.decode("utf-8", "replace")
+    return printable(value if isinstance(value, str) else value.decode("utf-8", "replace"))
 
 
 def _hex(data: bytes) -> str:
@@ -108,11 +121,11 @@ class CertView:
 
     @cached_property
     def subject(self) -> str:
-        return self.certificate.subject.rfc4514_string()
+        return printable(self.certificate.subject.rfc4514_string())
 
     @cached_property
     def issuer(self) -> str:
-        return self.certificate.issuer.rfc4514_string()
+        return printable(self.certificate.issuer.rfc4514_string())
 
     @property
     def subject_name(self) -> x509.Name:
@@ -182,7 +195,7 @@ class CertView:
         san = self._extension(x509.SubjectAlternativeName)
         if not isinstance(san, x509.SubjectAlternativeName):
             return ()
-        return tuple(san.get_values_for_type(x509.DNSName))
+        return tuple(printable(name) for name in san.get_values_for_type(x509.DNSName))
 
     @cached_property
     def ip_sans(self) -> tuple[str, ...]:

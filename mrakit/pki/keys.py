@@ -13,7 +13,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import NameOID
 
 from mrakit.errors import PkiError
-from mrakit.pki.certview import CertView
+from mrakit.pki.certview import CertView, printable
 from mrakit.pki.load import PrivateKey
 
 RSA_SIZES = (2048, 3072, 4096)
@@ -106,7 +106,7 @@ def csr_dns_names(csr: x509.CertificateSigningRequest) -> tuple[str, ...]:
         san = csr.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
     except x509.ExtensionNotFound:
         return ()
-    return tuple(san.get_values_for_type(x509.DNSName))
+    return tuple(printable(name) for name in san.get_values_for_type(x509.DNSName))
 
 
 def csr_pem(csr: x509.CertificateSigningRequest) -> str:
