@@ -13,12 +13,12 @@ import datetime as dt
 import time
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
 from mrakit.adapters.base import CUCM_SERVICE_OF_KIND
 from mrakit.desired import desired_state
-from mrakit.errors import MrakitError, StalePlanError
+from mrakit.errors import MrakitError, NodeUnreachable, StalePlanError
 from mrakit.inventory.model import Inventory
 from mrakit.observe import ObservedState, ProgressCallback, observe
 from mrakit.plan import PHASE_CERTS, PHASE_PRUNE, PHASE_TRUST, Action, Plan
@@ -194,17 +194,25 @@ class _Applier:
                  if a.product == "cucm" and a.kind == "trust.add" and self.results.get(a.id)
                  and self.results[a.id].status == "changed"]
         waiting: dict[str, list[tuple[Action, str]]] = {}
+        # A subscriber already known to be unreachable is not waited for (it would cost the whole
+        # timeout for nothing); the addition says so, and the verification lists the node unreachable.
+        unreachable: dict[str, list[Action]] = {}
         for action in added:
             cucm = next((c for c in inventory.cucm.values() if c.publisher.fqdn == action.node), None)
             for subscriber in cucm.subscribers if cucm else ():
-                waiting.setdefault(subscriber.fqdn, []).append((action, action.store or ""))
+                if subscriber.fqdn in self.plan.unreachable:
+                    unreachable.setdefault(subscriber.fqdn, []).append(action)
+                else:
+                    waiting.setdefault(subscriber.fqdn, []).append((action, action.store or ""))
         deadline = time.monotonic() + timeout
         delay = 0.1
-        def present_on(fqdn: str) -> set[tuple[str, str | None]]:
+        def present_on(fqdn: str) -> set[tuple[str, str | None]] | None:
             adapter = self.connections.cucm.get(fqdn)
             try:
                 return {(store, c.fingerprint_sha256) for store in {s for _, s in waiting[fqdn]}
                         for c in adapter.trusted_certificates(store)} if adapter else set()
+            except NodeUnreachable:
+                return None
             except MrakitError:
                 return set()
 
@@ -212,6 +220,9 @@ class _Applier:
             with ThreadPoolExecutor(max_workers=self.workers) as pool:
                 seen = dict(zip(list(waiting), pool.map(present_on, list(waiting)), strict=True))
             for fqdn, present in seen.items():
+                if present is None:  # it went away meanwhile: as unreachable as one known before
+                    unreachable.setdefault(fqdn, []).extend(a for a, _ in waiting.pop(fqdn))
+                    continue
                 waiting[fqdn] = [(a, s) for a, s in waiting[fqdn] if (s, a.fingerprint) not in present]
                 if not waiting[fqdn]:
                     del waiting[fqdn]
@@ -220,6 +231,13 @@ class _Applier:
                 break
             time.sleep(delay)
             delay = min(delay * 2, 2.0)
+        for fqdn, skipped in sorted(unreachable.items()):
+            self.note("replication", fqdn, "unreachable: not waiting for the publisher's trust to arrive")
+            for action in skipped:
+                done = self.results[action.id]
+                said = f"{done.error}; " if done.error else ""
+                self.results[action.id] = replace(
+                    done, error=f"{said}replication to {fqdn} not waited for: the node is unreachable")
         for fqdn, pending in waiting.items():
             for action, _ in pending:
                 self.results[action.id] = ActionResult(
