@@ -37,10 +37,6 @@ def _drop_pem(data: dict[str, Any]) -> None:
     _first(data, "cert.install")["pem"] = None
 
 
-def _dangling_dependency(data: dict[str, Any]) -> None:
-    _first(data, "cert.install")["depends_on"] = ["1-trust.add-nowhere-000000000000"]
-
-
 def _garbage_pem(data: dict[str, Any]) -> None:
     _first(data, "trust.add")["pem"] = "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n"
 
@@ -69,7 +65,6 @@ TAMPERINGS: dict[str, tuple[Callable[[dict[str, Any]], None], str]] = {
     "unknown CUCM store": (_set("store", "system-trust", "trust.add"), None),
     "unknown certificate kind": (_set("certificate_kind", "root", "cert.install"), "unknown"),
     "install without its certificate": (_drop_pem, "without its certificate"),
-    "dependency on nothing": (_dangling_dependency, "which is not an action of the plan"),
     "damaged certificate": (_garbage_pem, "its certificate cannot be read"),
     "certificate swapped": (_other_certificate, "does not have the fingerprint the action names"),
     "actions not a list": (_actions_not_a_list, "actions: expected a list"),
