@@ -130,10 +130,14 @@ class Plan:
 
     def summary(self) -> str:
         counts = self.counts()
+        pruned = {(a.node, a.fingerprint) for a in self.actions if a.phase == PHASE_PRUNE}
+        duplicates = sum(1 for f in self.findings if f.code == "MRA023"
+                         and (f.node, f.evidence.get("fingerprint_sha256")) not in pruned)
         if not self.actions:
             return "Plan: no changes" + (
                 f" ({len(self.unreachable)} node(s) could not be read)" if self.unreachable else ""
-            )
+            ) + (f"; {duplicates} duplicate trust entr{'ies' if duplicates != 1 else 'y'} to remove" if duplicates
+                 else "")
         trust_nodes = len({a.node for a in self.actions if a.kind == "trust.add"})
         parts = []
         if counts["trust.add"]:
@@ -146,6 +150,8 @@ class Plan:
         if counts["manual"]:
             n = counts["manual"]
             parts.append(f"{n} manual step{'s' if n != 1 else ''}")
+        if duplicates:
+            parts.append(f"{duplicates} duplicate trust entr{'ies' if duplicates != 1 else 'y'} to remove")
         return "Plan: " + ", ".join(parts)
 
     def to_dict(self) -> dict[str, Any]:
