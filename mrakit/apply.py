@@ -156,20 +156,30 @@ class _Applier:
         if action.kind == "manual":
             return ActionResult(action.id, action.node, action.kind, action.summary, "manual")
         try:
-            self.perform(action)
+            wrote = self.perform(action)
         except MrakitError as exc:
             self.note(f"phase {action.phase}", action.node, f"failed: {action.summary}: {exc}")
             return ActionResult(action.id, action.node, action.kind, action.summary, "failed", str(exc),
                                 time.monotonic() - started)
+        if not wrote:
+            self.note(f"phase {action.phase}", action.node, f"already there (added meanwhile): {action.summary}")
+            return ActionResult(action.id, action.node, action.kind, action.summary, "ok",
+                                seconds=time.monotonic() - started)
         self.note(f"phase {action.phase}", action.node, f"done: {action.summary}")
         return ActionResult(action.id, action.node, action.kind, action.summary, "changed",
                             seconds=time.monotonic() - started)
 
-    def perform(self, action: Action) -> None:
+    def perform(self, action: Action) -> bool:
+        """Carry out one action; False when the node already had it (nothing was written)."""
         certs = action.certificates()
         if action.product == "expressway":
             adapter = self.connections.expressway[action.node]
             if action.kind == "trust.add":
+                # Read right before appending: an Expressway appends a CA it already holds as a second
+                # entry and has no compare-and-set, and a writer elsewhere (another mrakit, the web UI)
+                # may have added it since the plan was made. This narrows that window; it cannot close it.
+                if certs[0] in adapter.trusted_cas():
+                    return False
                 adapter.add_trusted_ca(certs[0])
             elif action.kind == "trust.remove":
                 adapter.remove_trusted_ca(certs[0])
@@ -177,7 +187,7 @@ class _Applier:
                 adapter.install_client_certificate(certs)
             elif action.kind == "cert.install":
                 adapter.install_server_certificate(certs)
-            return
+            return True
         cucm = self.connections.cucm[action.node]
         if action.kind == "trust.add":
             cucm.add_trusted_certificate(action.store, certs[0])
@@ -185,6 +195,7 @@ class _Applier:
             cucm.remove_trusted_certificate(action.store, certs[0])
         elif action.kind == "cert.install":
             cucm.install_identity_certificate(CUCM_SERVICE_OF_KIND[action.certificate_kind or "tomcat"], certs)
+        return True
 
     def await_replication(self, inventory: Inventory, timeout: float) -> None:
         """Trust added on a CUCM publisher must reach every subscriber before a certificate that needs

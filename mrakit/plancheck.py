@@ -123,11 +123,11 @@ def check_plan_against(plan: Plan, inventory: Inventory) -> None:
         raise PlanError("the plan holds two actions with the same id")
     for action in plan.actions:
         where = f"action {action.id!r}"
-        cluster = clusters.get((action.product, action.node))
-        if cluster is None:
+        home = clusters.get((action.product, action.node))
+        if home is None:
             raise PlanError(f"{where}: {action.node!r} is not one of the {action.product} nodes of {inventory.path}")
-        if cluster != action.cluster:
-            raise PlanError(f"{where}: {action.node} is in cluster {cluster!r}, not {action.cluster!r}")
+        if home != action.cluster:
+            raise PlanError(f"{where}: {action.node} is in cluster {home!r}, not {action.cluster!r}")
         if action.kind == "manual":
             continue
         if action.kind in ("trust.add", "trust.remove") and action.product == "cucm" \

@@ -166,8 +166,10 @@ def _too_deep(text: str, file: str) -> InventoryError:
             if isinstance(event, yaml.CollectionStartEvent):
                 depth += 1
                 if depth > MAX_DEPTH:
+                    mark = event.start_mark
                     return InventoryError(f"nested more than {MAX_DEPTH} levels deep", file=file,
-                                          line=event.start_mark.line + 1, column=event.start_mark.column + 1)
+                                          line=mark.line + 1 if mark else None,
+                                          column=mark.column + 1 if mark else None)
             elif isinstance(event, yaml.CollectionEndEvent):
                 depth -= 1
     except yaml.YAMLError:
