@@ -12,6 +12,8 @@ from mrakit.cli.common import EXIT_ATTENTION, EXIT_FAILED, EXIT_OK, fail
 from mrakit.errors import MrakitError, PlanError
 from mrakit.files import MAX_PLAN_BYTES, check_output_file, read_limited, write_output
 from mrakit.inventory.load import load_inventory
+from mrakit.inventory.model import Inventory
+from mrakit.lock import deployment_lock
 from mrakit.plan import Plan, plan
 from mrakit.plancheck import check_plan_against
 from mrakit.render.plan import RENDERERS, TextPlanRenderer, render_apply_result
@@ -79,16 +81,30 @@ def plan_command(inventory_path: str, out_path: str | None, output_format: str, 
 @click.option("--report", "report_path", type=click.Path(dir_okay=False), help="Write a JSON report here.")
 @click.option("--certificates", "certificates_dir", type=click.Path(file_okay=False, exists=True),
               help="Signed certificates to install, matched to their nodes by public key.")
+@click.option("--wait", "wait_seconds", type=click.FloatRange(0, 86400), default=0, show_default=True,
+              help="When another apply holds this inventory's lock, wait up to this many seconds for it.")
 def apply_command(inventory_path: str, plan_file: str | None, yes: bool, workers: int | None, force: bool,
-                  report_path: str | None, certificates_dir: str | None) -> None:
+                  report_path: str | None, certificates_dir: str | None, wait_seconds: float) -> None:
     """Make the nodes match the inventory: plan (or read PLAN_FILE), confirm, apply in phases,
-    verify. Exit 0 when everything succeeded and verified, 1 when anything failed."""
+    verify. Exit 0 when everything succeeded and verified, 1 when anything failed. One apply at a
+    time per inventory: a lock file beside it (released when the process ends, however it ends)."""
     inventory = load_inventory(inventory_path)
     interactive = sys.stdin.isatty() and sys.stdout.isatty()
     if not yes and not interactive:
         fail("apply needs --yes when not run on a terminal")
     if report_path:
         check_output_file(report_path)  # an unwritable report path is found before any write
+    # Held from before the nodes are read until the report is written: a second apply plans only
+    # after the first is done, on what the first left.
+    with deployment_lock(inventory_path, wait=wait_seconds,
+                         on_wait=lambda message: click.echo(f"mrakit: {message}", err=True)):
+        _apply_locked(inventory_path, inventory, plan_file, yes, workers, force, report_path, certificates_dir,
+                      interactive)
+
+
+def _apply_locked(inventory_path: str, inventory: Inventory, plan_file: str | None, yes: bool,
+                  workers: int | None, force: bool, report_path: str | None, certificates_dir: str | None,
+                  interactive: bool) -> None:
     if plan_file:
         the_plan = read_plan_file(plan_file)
         try:
