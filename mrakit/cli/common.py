@@ -8,6 +8,8 @@ from typing import Any, NoReturn
 
 import click
 
+from mrakit.errors import printable
+
 EXIT_OK = 0
 EXIT_FAILED = 1
 EXIT_ATTENTION = 2
@@ -19,7 +21,8 @@ format_option = click.option(
 
 
 def fail(message: str) -> NoReturn:
-    click.echo(f"mrakit: error: {message}", err=True)
+    # One line, whatever the message quotes (a file's content, a node's answer).
+    click.echo(f"mrakit: error: {printable(message)}", err=True)
     sys.exit(EXIT_FAILED)
 
 

@@ -142,8 +142,12 @@ def load_located_yaml(text: str, file: str) -> Located:
             line=mark.line + 1 if mark else None,
             column=mark.column + 1 if mark else None,
         ) from None
+    except yaml.reader.ReaderError as exc:
+        before = text[: exc.position]
+        raise InventoryError(f"not valid YAML: character {exc.character!r} is not allowed", file=file,
+                             line=before.count("\n") + 1, column=len(before) - (before.rfind("\n") + 1) + 1) from None
     except yaml.YAMLError as exc:
-        raise InventoryError(f"not valid YAML: {exc}", file=file) from None
+        raise InventoryError(f"not valid YAML: {' '.join(str(exc).split())}", file=file) from None
     except RecursionError:
         raise _too_deep(text, file) from None
     if len(nodes) > 1:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-import re
 from dataclasses import dataclass, field
 from functools import cached_property
 
@@ -13,6 +12,8 @@ from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed448, ed25519, rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+from mrakit.errors import printable
 
 SERVER_AUTH = "serverAuth"
 CLIENT_AUTH = "clientAuth"
@@ -63,18 +64,6 @@ def names_beyond_san_limit(dns_names: tuple[str, ...], limit: int = SAN_FIELD_LI
         if position > limit:
             ignored.append(name)
     return tuple(ignored)
-
-
-# C0, DEL, C1, and the Unicode line separators and bidirectional overrides: a certificate is written
-# by whoever made it, and a newline or a right-to-left override in a SAN must not forge a line (or
-# hide text) in a plan, a report or a terminal.
-_UNPRINTABLE = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
-
-
-def printable(text: str) -> str:
-    """`text` with every control character escaped (\\xNN, \\uNNNN): safe to print on one line."""
-    return _UNPRINTABLE.sub(lambda m: f"\\x{ord(m.group()):02x}" if ord(m.group()) < 0x100
-                            else f"\\u{ord(m.group()):04x}", text)
 
 
 def _name_attribute(name: x509.Name, oid: x509.ObjectIdentifier) -> str | None:

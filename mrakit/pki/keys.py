@@ -12,8 +12,8 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import NameOID
 
-from mrakit.errors import PkiError
-from mrakit.pki.certview import CertView, printable
+from mrakit.errors import PkiError, printable
+from mrakit.pki.certview import CertView
 from mrakit.pki.load import PrivateKey
 
 RSA_SIZES = (2048, 3072, 4096)
