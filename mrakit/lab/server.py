@@ -163,7 +163,7 @@ class _Handler(BaseHTTPRequestHandler):
             self.end_headers()
             return
         url = urlsplit(self.path)
-        lab.state.sync()  # another process using the same state folder may have changed the node
+        lab.state.sync(node)  # another process using the same state folder may have changed it
         try:
             if self.server.product == "expressway":
                 status, payload, ctype = lab.expressway_request(node, method, url.path, body, self.headers)
