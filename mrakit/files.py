@@ -93,8 +93,10 @@ def check_output_file(path: str | os.PathLike[str]) -> Path:
     parent = target.parent
     try:
         info = os.stat(parent)
+    except FileNotFoundError:
+        raise MrakitError(f"cannot write {target}: its folder {parent} does not exist (create it first)") from None
     except OSError as exc:
-        raise MrakitError(f"cannot write {target}: its folder {parent} is {os_problem(exc)}") from None
+        raise MrakitError(f"cannot write {target}: its folder {parent}: {os_problem(exc)}") from None
     if not stat.S_ISDIR(info.st_mode):
         raise MrakitError(f"cannot write {target}: {parent} is a file, not a folder")
     if target.is_dir():

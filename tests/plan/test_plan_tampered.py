@@ -119,3 +119,36 @@ def test_apply_checks_a_plan_built_in_code_too(make_deployment: Callable[..., An
 def test_plan_from_dict_refuses_bad_shapes_with_a_plan_error(document: Any) -> None:
     with pytest.raises(PlanError):
         Plan.from_dict(document)
+
+
+# --- output paths ---------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize(("where", "needle"), [("missing/plan.json", "does not exist"),
+                                               ("a-file/plan.json", "is a file, not a folder"),
+                                               ("loop/plan.json", "symbolic link loop")])
+def test_plan_out_into_an_unusable_folder_is_one_line_before_any_node_is_read(
+        where: str, needle: str, make_deployment: Callable[..., Any]) -> None:
+    import os
+
+    deployment = make_deployment()
+    state_dir = load_inventory(deployment.path).lab_state_dir
+    (deployment.directory / "a-file").write_text("x")
+    os.symlink(deployment.directory / "loop", deployment.directory / "loop")
+    before = len(request_log(state_dir))
+
+    completed = mrakit("plan", "-i", deployment.path, "-o", deployment.directory / where)
+
+    assert completed.returncode == 1
+    [line] = completed.stderr.strip().splitlines()
+    assert line.startswith("mrakit: error: cannot write ") and needle in line, line
+    assert len(request_log(state_dir)) == before
+
+
+def test_apply_report_into_a_missing_folder_is_refused_before_any_write(make_deployment: Callable[..., Any]) -> None:
+    deployment = make_deployment()
+    state_dir = load_inventory(deployment.path).lab_state_dir
+    completed = mrakit("apply", "-i", deployment.path, "--yes", "--report", deployment.directory / "no" / "r.json")
+    assert completed.returncode == 1
+    [line] = completed.stderr.strip().splitlines()
+    assert "cannot write" in line and "does not exist" in line
+    assert log_writes(request_log(state_dir)) == []
