@@ -38,16 +38,20 @@ def main() -> None:
                            supports_check_mode=True)
     import_mrakit(module)
     try:
+        import contextlib
         import json
 
         from mrakit.adapters.connect import connect
         from mrakit.apply import apply
+        from mrakit.lock import deployment_lock
         from mrakit.observe import observe
         from mrakit.plan import compute_plan, inventory_with_certificates
 
         inventory = load(module)
         env = environment(module)
-        with connect(inventory, environ=env) as connections:
+        # The CLI's lock: one apply at a time per inventory (a check-mode run writes nothing).
+        lock = contextlib.nullcontext() if module.check_mode else deployment_lock(module.params["inventory"])
+        with lock, connect(inventory, environ=env) as connections:
             observed = observe(inventory, connections.expressway, connections.cucm, workers=module.params["workers"])
             desired_inventory = inventory
             if module.params["certificates"]:
