@@ -102,7 +102,7 @@ def request_csrs(
     if client and not local_key:
         raise MrakitError("--client needs --local-key: no REST call is known to generate a client CSR on the box, "
                           "and the box's CSR call would replace a server CSR pending there")
-    directory = Path(out_dir).resolve()  # the manifest records absolute paths: sign may run elsewhere
+    directory = Path(out_dir)
     desired = desired_state(inventory)
     wanted_clusters = set(clusters) if clusters else None
     wanted_peers = {p.lower() for p in peers} if peers else None
@@ -133,7 +133,9 @@ def request_csrs(
             plans.append((cucm.name, cucm.publisher.fqdn, "cucm", kind, cucm.publisher.fqdn, names))
     if not plans:
         raise MrakitError("no node matches the selection (check --cluster and --peer)")
-    output_folder(directory)
+    # Created (or refused in one line) before resolving: the manifest records absolute paths (sign
+    # may run elsewhere), and resolving through a symbolic link loop raises instead of erring.
+    directory = output_folder(directory).resolve()
     now = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
     requests: list[CsrRequest] = []
     own = connections is None and not local_key

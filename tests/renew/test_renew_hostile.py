@@ -117,3 +117,11 @@ def test_sign_output_folder_that_is_a_symlink_loop_is_one_line(make_deployment, 
     os.symlink(loop, loop)
     line = one_line_error(run_cli("sign", "-i", inv_path, "--csr-dir", csr_dir, "-o", loop / "out").err)
     assert "symbolic link loop" in line and "internal error" not in line
+
+
+def test_csr_output_folder_through_a_symlink_loop_is_one_line(make_deployment, tmp_path: Path) -> None:
+    inv_path = make_deployment("fresh").path
+    loop = tmp_path / "loop"
+    os.symlink(loop, loop)
+    line = one_line_error(run_cli("csr", "-i", inv_path, "--cluster", "exp-e", "-o", loop / "sub").err)
+    assert "symbolic link loop" in line and "internal error" not in line
