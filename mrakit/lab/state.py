@@ -102,10 +102,16 @@ class LabState:
     @classmethod
     def load(cls, directory: Path) -> LabState:
         path = directory / STATE_FILE
+        # Each file's stamp is taken before it is read: a save by another process in between makes
+        # the next refresh read it again, instead of being taken for what was read.
+        seen: dict[Path, _Stamp | None] = {path: _stamp(path)}
         try:
             data = json.loads(path.read_text(encoding="utf-8"))
-            nodes = {name: json.loads((directory / NODES_DIR / f"{name}.json").read_text(encoding="utf-8"))
-                     for name in data["nodes"]}
+            nodes = {}
+            for name in data["nodes"]:
+                node_path = directory / NODES_DIR / f"{name}.json"
+                seen[node_path] = _stamp(node_path)
+                nodes[name] = json.loads(node_path.read_text(encoding="utf-8"))
         except FileNotFoundError:
             raise MrakitError(f"no lab state in {directory}; run `mrakit lab init -i INVENTORY` first") from None
         except (OSError, ValueError, KeyError) as exc:
@@ -117,9 +123,7 @@ class LabState:
             data.get("scenario", "fresh"),
         )
         state.replication_due = {k: float(v) for k, v in data.get("replication_due", {}).items()}
-        # What was read: stamps taken after reading can only make a later refresh read again, never miss.
-        state._seen = {state._node_path(name): _stamp(state._node_path(name)) for name in state.node_names()}
-        state._seen[path] = _stamp(path)
+        state._seen = seen
         return state
 
     def _node_path(self, name: str) -> Path:
