@@ -16,7 +16,7 @@ from mrakit.errors import MrakitError
 MiB = 1024 * 1024
 # Generous for real use (a 200-node inventory is ~50 KB, Mozilla's CA bundle ~250 KB), small enough
 # that /dev/zero or a pasted disk image fails at once instead of eating memory.
-MAX_INVENTORY_BYTES = 4 * MiB
+MAX_INVENTORY_BYTES = 2 * MiB
 MAX_CERTIFICATE_BYTES = 8 * MiB
 MAX_KEY_BYTES = 1 * MiB
 MAX_PLAN_BYTES = 64 * MiB

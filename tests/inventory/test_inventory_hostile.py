@@ -37,13 +37,13 @@ def test_an_inventory_larger_than_the_limit_is_refused_at_once(inventory) -> Non
     with pytest.raises(InventoryError) as excinfo:
         load_inventory(ws.path)
     assert time.monotonic() - started < 5
-    assert "larger than 4 MiB, the size limit for an inventory" in str(excinfo.value)
+    assert "larger than 2 MiB, the size limit for an inventory" in str(excinfo.value)
 
 
 def test_dev_zero_is_refused_by_size_not_by_the_kernel(run_mrakit) -> None:
     completed = run_mrakit("validate", "-i", "/dev/zero")
     assert completed.returncode == 1
-    assert completed.stderr.strip() == "mrakit: error: /dev/zero: larger than 4 MiB, the size limit for an inventory"
+    assert completed.stderr.strip() == "mrakit: error: /dev/zero: larger than 2 MiB, the size limit for an inventory"
     assert len(completed.stderr.strip().splitlines()) == 1
 
 
