@@ -72,8 +72,8 @@ def _hold_lock(path: str, ready: Any) -> None:
 def test_the_lock_dies_with_its_process(tmp_path: Path) -> None:
     inventory = tmp_path / "inventory.yaml"
     inventory.write_text("version: 1\n")
-    ready = multiprocessing.get_context("fork").Event()
-    holder = multiprocessing.get_context("fork").Process(target=_hold_lock, args=(str(inventory), ready))
+    ready = multiprocessing.get_context("spawn").Event()
+    holder = multiprocessing.get_context("spawn").Process(target=_hold_lock, args=(str(inventory), ready))
     holder.start()
     try:
         assert ready.wait(30)
@@ -139,7 +139,7 @@ def _append_many(state_dir: str, label: str, count: int) -> None:
 def test_processes_appending_to_one_node_at_once_lose_nothing(make_deployment: Callable[..., Any]) -> None:
     state_dir = load_inventory(make_deployment().path).lab_state_dir
     before = len(LabState.load(state_dir).expressway[EXPC2].trust)
-    context = multiprocessing.get_context("fork")
+    context = multiprocessing.get_context("spawn")
     workers = [context.Process(target=_append_many, args=(str(state_dir), f"P{i}", 8)) for i in range(4)]
     for worker in workers:
         worker.start()
