@@ -186,3 +186,38 @@ def test_plan_names_existing_duplicates_as_something_to_fix(make_deployment: Cal
     assert f'"{twice.display_name}" ({twice.fingerprint_sha256[:16]}…) is in the' in text
     assert "remove the extra copy" in text
     assert "Duplicate trust entries to remove" in MarkdownPlanRenderer().render(again)
+
+
+def test_labs_of_several_processes_start_together_on_one_state_folder(make_deployment: Callable[..., Any],
+                                                                     lab_env: dict[str, str]) -> None:
+    """Each CLI process runs its own lab over the state folder; their first start writes the
+    management certificates and keys there. Two LabState objects lock each other out exactly as two
+    processes do (flock is per open file), so threads stand in for processes here."""
+    import shutil
+    import threading
+
+    from mrakit.adapters.connect import resolve_credentials
+    from mrakit.lab.server import Lab
+
+    inventory = load_inventory(make_deployment().path)
+    credentials = resolve_credentials(inventory)
+    for _ in range(8):  # a race: without the lock most rounds of 8 lose it at least once
+        shutil.rmtree(inventory.lab_state_dir / "tls", ignore_errors=True)
+        labs = [Lab(inventory, LabState.load(inventory.lab_state_dir), credentials) for _ in range(2)]
+        barrier, errors = threading.Barrier(len(labs)), list[Exception]()
+
+        def start_(lab: Lab, barrier: threading.Barrier, errors: list[Exception]) -> None:
+            barrier.wait()
+            try:
+                lab.start()
+            except Exception as exc:  # any failure is the finding
+                errors.append(exc)
+
+        threads = [threading.Thread(target=start_, args=(lab, barrier, errors)) for lab in labs]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(60)
+        for lab in labs:
+            lab.stop()
+        assert errors == []
