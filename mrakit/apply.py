@@ -13,13 +13,13 @@ import datetime as dt
 import time
 from collections.abc import Collection, Mapping
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal
 
 from mrakit.adapters.base import CUCM_SERVICE_OF_KIND
 from mrakit.desired import desired_state
-from mrakit.errors import MrakitError, StalePlanError
+from mrakit.errors import MrakitError, NodeUnreachable, StalePlanError
 from mrakit.inventory.model import Inventory
 from mrakit.observe import ObservedState, ProgressCallback, observe
 from mrakit.plan import PHASE_CERTS, PHASE_PRUNE, PHASE_TRUST, Action, Plan
@@ -204,20 +204,30 @@ class _Applier:
         if action.kind == "manual":
             return ActionResult(action.id, action.node, action.kind, action.summary, "manual")
         try:
-            self.perform(action)
+            wrote = self.perform(action)
         except MrakitError as exc:
             self.note(f"phase {action.phase}", action.node, f"failed: {action.summary}: {exc}")
             return ActionResult(action.id, action.node, action.kind, action.summary, "failed", str(exc),
                                 time.monotonic() - started)
+        if not wrote:
+            self.note(f"phase {action.phase}", action.node, f"already there (added meanwhile): {action.summary}")
+            return ActionResult(action.id, action.node, action.kind, action.summary, "ok",
+                                seconds=time.monotonic() - started)
         self.note(f"phase {action.phase}", action.node, f"done: {action.summary}")
         return ActionResult(action.id, action.node, action.kind, action.summary, "changed",
                             seconds=time.monotonic() - started)
 
-    def perform(self, action: Action) -> None:
+    def perform(self, action: Action) -> bool:
+        """Carry out one action; False when the node already had it (nothing was written)."""
         certs = action.certificates()
         if action.product == "expressway":
             adapter = self.connections.expressway[action.node]
             if action.kind == "trust.add":
+                # Read right before appending: an Expressway appends a CA it already holds as a second
+                # entry and has no compare-and-set, and a writer elsewhere (another mrakit, the web UI)
+                # may have added it since the plan was made. This narrows that window; it cannot close it.
+                if certs[0] in adapter.trusted_cas():
+                    return False
                 adapter.add_trusted_ca(certs[0])
             elif action.kind == "trust.remove":
                 adapter.remove_trusted_ca(certs[0])
@@ -225,7 +235,7 @@ class _Applier:
                 adapter.install_client_certificate(certs)
             elif action.kind == "cert.install":
                 adapter.install_server_certificate(certs)
-            return
+            return True
         cucm = self.connections.cucm[action.node]
         if action.kind == "trust.add":
             cucm.add_trusted_certificate(action.store, certs[0])
@@ -233,6 +243,7 @@ class _Applier:
             cucm.remove_trusted_certificate(action.store, certs[0])
         elif action.kind == "cert.install":
             cucm.install_identity_certificate(CUCM_SERVICE_OF_KIND[action.certificate_kind or "tomcat"], certs)
+        return True
 
     def await_replication(self, inventory: Inventory, timeout: float) -> None:
         """Trust added on a CUCM publisher must reach every subscriber before a certificate that needs
@@ -242,17 +253,25 @@ class _Applier:
                  if a.product == "cucm" and a.kind == "trust.add" and self.results.get(a.id)
                  and self.results[a.id].status == "changed"]
         waiting: dict[str, list[tuple[Action, str]]] = {}
+        # A subscriber already known to be unreachable is not waited for (it would cost the whole
+        # timeout for nothing); the addition says so, and the verification lists the node unreachable.
+        unreachable: dict[str, list[Action]] = {}
         for action in added:
             cucm = next((c for c in inventory.cucm.values() if c.publisher.fqdn == action.node), None)
             for subscriber in cucm.subscribers if cucm else ():
-                waiting.setdefault(subscriber.fqdn, []).append((action, action.store or ""))
+                if subscriber.fqdn in self.plan.unreachable:
+                    unreachable.setdefault(subscriber.fqdn, []).append(action)
+                else:
+                    waiting.setdefault(subscriber.fqdn, []).append((action, action.store or ""))
         deadline = time.monotonic() + timeout
         delay = 0.1
-        def present_on(fqdn: str) -> set[tuple[str, str | None]]:
+        def present_on(fqdn: str) -> set[tuple[str, str | None]] | None:
             adapter = self.connections.cucm.get(fqdn)
             try:
                 return {(store, c.fingerprint_sha256) for store in {s for _, s in waiting[fqdn]}
                         for c in adapter.trusted_certificates(store)} if adapter else set()
+            except NodeUnreachable:
+                return None
             except MrakitError:
                 return set()
 
@@ -260,6 +279,9 @@ class _Applier:
             with ThreadPoolExecutor(max_workers=self.workers) as pool:
                 seen = dict(zip(list(waiting), pool.map(present_on, list(waiting)), strict=True))
             for fqdn, present in seen.items():
+                if present is None:  # it went away meanwhile: as unreachable as one known before
+                    unreachable.setdefault(fqdn, []).extend(a for a, _ in waiting.pop(fqdn))
+                    continue
                 waiting[fqdn] = [(a, s) for a, s in waiting[fqdn] if (s, a.fingerprint) not in present]
                 if not waiting[fqdn]:
                     del waiting[fqdn]
@@ -268,6 +290,13 @@ class _Applier:
                 break
             time.sleep(delay)
             delay = min(delay * 2, 2.0)
+        for fqdn, skipped in sorted(unreachable.items()):
+            self.note("replication", fqdn, "unreachable: not waiting for the publisher's trust to arrive")
+            for action in skipped:
+                done = self.results[action.id]
+                said = f"{done.error}; " if done.error else ""
+                self.results[action.id] = replace(
+                    done, error=f"{said}replication to {fqdn} not waited for: the node is unreachable")
         for fqdn, pending in waiting.items():
             for action, _ in pending:
                 self.results[action.id] = ActionResult(
@@ -347,8 +376,10 @@ def apply(
     """Carry out `plan`. A saved plan is refused (StalePlanError) when the inventory or any node's
     observed state changed since it was made. Failures are reported in the result, not raised."""
     from mrakit.adapters.connect import connect
+    from mrakit.plancheck import check_plan_against
 
     refuse_other_inventory(plan, inventory)
+    check_plan_against(plan, inventory)  # a tampered plan is refused whole, before the first write
     own = connections is None
     conns = connect(inventory, environ=environ) if own else connections
     workers = workers or inventory.defaults.workers

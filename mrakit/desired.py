@@ -568,7 +568,8 @@ class _Deriver:
         try:
             key = load_private_key_file(cert_file.key_path)
         except PkiError as exc:
-            return [Finding("MRA008", Severity.WARNING, f"cannot check the {kind} key: {exc}")]
+            return [Finding("MRA008", Severity.ERROR, f"cannot use the {kind} key: {exc}",
+                            fix="give the certificate's unencrypted private key (PEM or DER), readable by mrakit")]
         if certificate_matches_key(cert_file.leaf, key):
             return []
         return [Finding(

@@ -6,6 +6,18 @@ Messages never contain secrets: callers build them from names, never from creden
 
 from __future__ import annotations
 
+import re
+
+# C0, DEL, C1, and the Unicode line separators and bidirectional overrides: text that came from a
+# file or a certificate must not break a one-line message (or forge a line of a report).
+_UNPRINTABLE = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
+
+
+def printable(text: str) -> str:
+    """`text` with every control character escaped (\\xNN, \\uNNNN): safe to print on one line."""
+    return _UNPRINTABLE.sub(
+        lambda m: f"\\x{ord(m.group()):02x}" if ord(m.group()) < 0x100 else f"\\u{ord(m.group()):04x}", text)
+
 
 class MrakitError(Exception):
     """Base of every error mrakit raises on purpose."""
@@ -45,7 +57,7 @@ class InventoryError(MrakitError):
                     where += f":{self.column}"
             where += ": "
         field = f"{self.path}: " if self.path else ""
-        return f"{where}{field}{self.message}"
+        return printable(f"{where}{field}{self.message}")
 
 
 class AdapterError(MrakitError):
@@ -79,3 +91,11 @@ class StalePlanError(MrakitError):
 
 class UnsafePlanError(MrakitError):
     """A plan would do something the safety rules forbid without --force."""
+
+
+class PlanError(MrakitError):
+    """A saved plan file is damaged, tampered with or does not belong to this inventory."""
+
+
+class LockedError(MrakitError):
+    """Another mrakit process holds the lock this one needs (the message names the holder)."""

@@ -139,9 +139,16 @@ class Plan:
         if self.unreachable:
             n = len(self.unreachable)
             unread = f"{n} node{'s' if n != 1 else ''} could not be read ({', '.join(sorted(self.unreachable))})"
+        # Duplicates already exist on the nodes: something to fix even when nothing else is pending.
+        pruned = {(a.node, a.fingerprint) for a in self.actions if a.phase == PHASE_PRUNE}
+        duplicates = sum(1 for f in self.findings if f.code == "MRA023"
+                         and (f.node, f.evidence.get("fingerprint_sha256")) not in pruned)
+        dup_text = f"{duplicates} duplicate trust entr{'ies' if duplicates != 1 else 'y'} to remove" if duplicates \
+            else ""
         if not self.actions:
             # Nodes that could not be read are the headline, not "no changes": nobody knows yet.
-            return f"Plan: {unread}; no changes on the others" if unread else "Plan: no changes"
+            head = f"Plan: {unread}; no changes on the others" if unread else "Plan: no changes"
+            return head + (f"; {dup_text}" if dup_text else "")
         trust_nodes = len({a.node for a in self.actions if a.kind == "trust.add"})
         parts = []
         if counts["trust.add"]:
@@ -154,6 +161,8 @@ class Plan:
         if counts["manual"]:
             n = counts["manual"]
             parts.append(f"{n} manual step{'s' if n != 1 else ''}")
+        if dup_text:
+            parts.append(dup_text)
         return "Plan: " + ", ".join(parts) + (f"; {unread}" if unread else "")
 
     def to_dict(self) -> dict[str, Any]:
@@ -171,12 +180,13 @@ class Plan:
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Plan:
-        from mrakit.errors import MrakitError
+        from mrakit.errors import PlanError
+        from mrakit.plancheck import check_plan_document
 
-        if data.get("format_version") != FORMAT_VERSION:
-            raise MrakitError(
-                f"unsupported plan format_version {data.get('format_version')!r} (this mrakit writes {FORMAT_VERSION})"
-            )
+        if not isinstance(data, Mapping) or data.get("format_version") != FORMAT_VERSION:
+            version = data.get("format_version") if isinstance(data, Mapping) else None
+            raise PlanError(f"unsupported plan format_version {version!r} (this mrakit writes {FORMAT_VERSION})")
+        check_plan_document(dict(data))
         findings = tuple(
             Finding(
                 f["code"],

@@ -14,11 +14,13 @@ from typing import Any
 from mrakit.adapters.base import CUCM_SERVICE_OF_KIND
 from mrakit.desired import desired_state
 from mrakit.errors import MrakitError, PkiError
+from mrakit.files import MAX_MANIFEST_BYTES, inside, output_folder, read_limited, write_output
 from mrakit.inventory.model import CertificateFile, Inventory
 from mrakit.pki.ca import CertificateAuthority
 from mrakit.pki.certview import CLIENT_AUTH, SAN_FIELD_LIMIT, SERVER_AUTH, CertView, san_field_length
 from mrakit.pki.keys import (
     build_csr,
+    certificate_matches_key,
     csr_dns_names,
     csr_pem,
     generate_private_key,
@@ -55,20 +57,28 @@ class CsrRequest:
 
 def read_manifest(directory: Path) -> list[CsrRequest]:
     path = directory / MANIFEST
-    if not path.exists():
+    if not os.path.lexists(path):
         return []
+    raw = read_limited(path, MAX_MANIFEST_BYTES, "a CSR manifest")
     try:
-        data = json.loads(path.read_text())
-        return [CsrRequest(**{**item, "sans": tuple(item["sans"])}) for item in data["requests"]]
-    except (ValueError, KeyError, TypeError) as exc:
-        raise MrakitError(f"{path}: not a mrakit CSR manifest ({exc})") from None
+        data = json.loads(raw)
+        requests = [CsrRequest(**{**item, "sans": tuple(item["sans"])}) for item in data["requests"]]
+    except (ValueError, KeyError, TypeError, RecursionError) as exc:
+        raise MrakitError(f"{path}: not a mrakit CSR manifest ({type(exc).__name__}: {exc})") from None
+    for index, request in enumerate(requests):
+        for name, value in request.to_dict().items():
+            ok = (all(isinstance(v, str) for v in value) if name == "sans"
+                  else isinstance(value, str) or (value is None and name == "key_file"))
+            if not ok:
+                raise MrakitError(f"{path}: not a mrakit CSR manifest (requests[{index}].{name} is not text)")
+    return requests
 
 
 def _write_manifest(directory: Path, requests: Sequence[CsrRequest]) -> None:
     existing = {(r.node, r.kind): r for r in read_manifest(directory)}
     existing.update({(r.node, r.kind): r for r in requests})
     payload = {"format_version": 1, "requests": [r.to_dict() for r in existing.values()]}
-    (directory / MANIFEST).write_text(json.dumps(payload, indent=2) + "\n")
+    write_output(directory / MANIFEST, json.dumps(payload, indent=2) + "\n")
 
 
 def request_csrs(
@@ -93,7 +103,7 @@ def request_csrs(
     if client and not local_key:
         raise MrakitError("--client needs --local-key: no REST call is known to generate a client CSR on the box, "
                           "and the box's CSR call would replace a server CSR pending there")
-    directory = Path(out_dir).resolve()  # the manifest records absolute paths: sign may run elsewhere
+    directory = Path(out_dir)
     # Secure phone security profiles the inventory does not name are read through AXL (MRA012).
     needs_axl = expressway and any(c.secure_registration and c.phone_security_profiles is None
                                    for c in inventory.cucm.values())
@@ -158,7 +168,9 @@ def _request_csrs(inventory: Inventory, directory: Path, conns: Any, profiles: M
                 plans.append((cucm.name, server.fqdn, "cucm", kind, server.fqdn, (server.fqdn,), False))
     if not plans:
         raise MrakitError("no node matches the selection (check --cluster and --peer)")
-    directory.mkdir(parents=True, exist_ok=True)
+    # Created (or refused in one line) before resolving: the manifest records absolute paths (sign
+    # may run elsewhere), and resolving through a symbolic link loop raises instead of erring.
+    directory = output_folder(directory).resolve()
     now = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
     requests: list[CsrRequest] = []
     for cluster_name, fqdn, product, kind, common_name, sans, multi in plans:
@@ -174,7 +186,7 @@ def _request_csrs(inventory: Inventory, directory: Path, conns: Any, profiles: M
             csr = conns.cucm[fqdn].generate_csr(CUCM_SERVICES[kind], common_name, sans,
                                                 distribution="multi-server" if multi else "this-server")
         csr_path = directory / f"{stem}.csr"
-        csr_path.write_text(csr_pem(csr))
+        write_output(csr_path, csr_pem(csr))
         requests.append(CsrRequest(cluster_name, fqdn, product, kind, common_name, tuple(sans),
                                    "local-key" if local_key else "on-box", str(csr_path),
                                    public_key_sha256(csr.public_key()), key_file, now, multi))
@@ -230,17 +242,33 @@ def sign_csrs(
         chain_extra = certs[1:]
         if not fixed.cert.is_ca:
             raise PkiError(f"{ca_cert}: {fixed.cert.display_name!r} is not a CA certificate")
-    target = Path(out_dir) if out_dir else directory
-    target.mkdir(parents=True, exist_ok=True)
-    written = []
+        if not certificate_matches_key(fixed.cert, fixed.key):
+            raise PkiError(f"{ca_key} is not the private key of {ca_cert} ({fixed.cert.display_name!r}): certificates "
+                           "signed with it would not verify against that CA")
+    # The manifest is data from a file: every request must name a node and kind of this inventory,
+    # and its CSR is read from --csr-dir (by file name), never from a path the manifest makes up.
+    nodes = {(peer.fqdn, kind) for cluster in inventory.expressway.values() for peer in cluster.peers
+             for kind in ("server", "client")}
+    nodes |= {(cucm.publisher.fqdn, kind) for cucm in inventory.cucm.values() for kind in CUCM_SERVICES}
     for request in requests:
-        csr = load_csr_file(request.csr_file)
+        if (request.node, request.kind) not in nodes:
+            raise MrakitError(f"{directory / MANIFEST}: the request for {request.node!r} ({request.kind!r}) names no "
+                              "node and certificate kind of this inventory; refusing to sign anything")
+    target = output_folder(Path(out_dir) if out_dir else directory)
+    jobs = []
+    for request in requests:
+        csr = load_csr_file(inside(directory, Path(request.csr_file).name, "the manifest's CSR file"))
+        if public_key_sha256(csr.public_key()) != request.public_key_sha256:
+            raise MrakitError(f"{directory / Path(request.csr_file).name}: not the CSR the manifest records for "
+                              f"{request.node} (its key differs); refusing to sign anything")
+        stem = request.node if request.kind == "server" else f"{request.node}-{request.kind}"
+        jobs.append((request, csr, inside(target, f"{stem}.pem", "the certificate file")))
+    written = []
+    for request, csr, path in jobs:
         issuer = fixed or _lab_issuer(inventory, request)
         chain = chain_extra if fixed else _lab_chain(inventory, issuer)
         cert = issuer.sign_csr(csr, ekus=tuple(ekus) if ekus else _ekus_for(inventory, request), days=days)
-        stem = request.node if request.kind == "server" else f"{request.node}-{request.kind}"
-        path = target / f"{stem}.pem"
-        path.write_text(cert.pem + issuer.cert.pem + "".join(c.pem for c in chain))
+        write_output(path, cert.pem + issuer.cert.pem + "".join(c.pem for c in chain))
         written.append(path)
     if target.resolve() != directory.resolve():
         # The manifest goes with the certificates: it is how apply matches them to their nodes.

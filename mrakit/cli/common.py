@@ -13,6 +13,8 @@ from typing import IO, Any, NoReturn, TypeVar
 
 import click
 
+from mrakit.errors import printable
+
 EXIT_OK = 0
 EXIT_FAILED = 1
 EXIT_ATTENTION = 2
@@ -115,7 +117,9 @@ def error_json(message: str, code: int = EXIT_FAILED, **details: Any) -> str:
 
 
 def fail(message: str, **details: Any) -> NoReturn:
-    """The one-line error on stderr, exit 1; with --format json also {"error": {...}} on stdout."""
+    """The one-line error on stderr, exit 1; with --format json also {"error": {...}} on stdout. One
+    line whatever the message quotes (a file's content, a node's answer)."""
+    message = printable(message)
     if OUTPUT.json_errors:
         click.echo(error_json(message, **details))
     click.echo(f"mrakit: error: {message}", err=True)

@@ -21,9 +21,13 @@ from mrakit.cli.common import (
     quiet,
 )
 from mrakit.cli.progress import Progress
-from mrakit.errors import MrakitError
+from mrakit.errors import MrakitError, PlanError
+from mrakit.files import MAX_PLAN_BYTES, check_output_file, read_limited, write_output
 from mrakit.inventory.load import load_inventory
+from mrakit.inventory.model import Inventory
+from mrakit.lock import deployment_lock
 from mrakit.plan import Plan, plan
+from mrakit.plancheck import check_plan_against
 from mrakit.render.plan import RENDERERS, TextPlanRenderer, render_apply_result
 
 inventory_option = click.option("-i", "--inventory", "inventory_path", required=True,
@@ -63,6 +67,8 @@ def plan_command(inventory_path: str, out_path: str | None, output_format: str, 
     unknown = [c for c in clusters or [] if c not in inventory.expressway and c not in inventory.cucm]
     if unknown:
         fail(f"--limit names no cluster of {inventory_path}: {', '.join(unknown)}")
+    if out_path:
+        check_output_file(out_path)  # before the nodes are read, not after
     progress = _progress()
     try:
         result = plan(inventory, workers=workers, limit=clusters, force=force, certificates_dir=certificates_dir,
@@ -74,7 +80,7 @@ def plan_command(inventory_path: str, out_path: str | None, output_format: str, 
     if progress:
         progress.close()
     if out_path:
-        Path(out_path).write_text(json.dumps(result.to_dict(), indent=2) + "\n")
+        write_output(out_path, json.dumps(result.to_dict(), indent=2) + "\n")
     if output_format != "text":
         click.echo(RENDERERS[output_format]().render(result))
     elif quiet():
@@ -99,13 +105,14 @@ def plan_command(inventory_path: str, out_path: str | None, output_format: str, 
 @click.option("--report", "report_path", type=click.Path(dir_okay=False), help="Write a JSON report here.")
 @click.option("--certificates", "certificates_dir", type=click.Path(file_okay=False, exists=True),
               help="Signed certificates to install, matched to their nodes by public key.")
+@click.option("--wait", "wait_seconds", type=click.FloatRange(0, 86400), default=0, show_default=True,
+              help="When another apply holds this inventory's lock, wait up to this many seconds for it.")
 @output_options
 def apply_command(inventory_path: str | None, plan_file: str | None, yes: bool, workers: int | None, force: bool,
-                  report_path: str | None, certificates_dir: str | None) -> None:
+                  report_path: str | None, certificates_dir: str | None, wait_seconds: float) -> None:
     """Make the nodes match the inventory: plan (or read PLAN_FILE), confirm, apply in phases,
-    verify. Exit 0 when everything succeeded and verified, 1 when anything failed."""
-    from mrakit.adapters.connect import connect
-
+    verify. Exit 0 when everything succeeded and verified, 1 when anything failed. One apply at a
+    time per inventory: a lock file beside it (released when the process ends, however it ends)."""
     saved = _read_plan(plan_file) if plan_file else None
     if saved is not None and (certificates_dir or force):
         fail("--certificates and --force shape a new plan; with a saved plan, give them to `mrakit plan`")
@@ -121,6 +128,23 @@ def apply_command(inventory_path: str | None, plan_file: str | None, yes: bool, 
         fail("apply needs --yes when not run on a terminal")
     if saved is not None:
         refuse_other_inventory(saved, inventory)
+        try:
+            check_plan_against(saved, inventory)  # a tampered plan is refused whole, before the first write
+        except PlanError as exc:
+            fail(f"{plan_file}: not a plan for {inventory_path}: {exc}")
+    if report_path:
+        check_output_file(report_path)  # an unwritable report path is found before any write
+    # Held from before the nodes are read until the report is written: a second apply plans only
+    # after the first is done, on what the first left.
+    with deployment_lock(inventory_path, wait=wait_seconds,
+                         on_wait=lambda message: click.echo(f"mrakit: {message}", err=True)):
+        _apply_locked(inventory, saved, yes, workers, force, report_path, certificates_dir)
+
+
+def _apply_locked(inventory: Inventory, saved: Plan | None, yes: bool, workers: int | None, force: bool,
+                  report_path: str | None, certificates_dir: str | None) -> None:
+    from mrakit.adapters.connect import connect
+
     progress = _progress()
     failed = True
     try:
@@ -156,18 +180,24 @@ def apply_command(inventory_path: str | None, plan_file: str | None, yes: bool, 
 
 def _read_plan(plan_file: str) -> Plan:
     try:
-        data = json.loads(Path(plan_file).read_text())
-        if not isinstance(data, dict):
-            raise TypeError(f"a JSON {type(data).__name__}, not an object")
-        return Plan.from_dict(data)
+        return read_plan_file(plan_file)
     except MrakitError as exc:
-        fail(f"{plan_file}: {exc}")
-    except (ValueError, KeyError, TypeError, AttributeError) as exc:
-        fail(f"{plan_file}: not a mrakit plan ({exc})")
+        fail(str(exc))
+
+
+def read_plan_file(plan_file: str) -> Plan:
+    """A saved plan, checked whole (PlanError names the file and the first problem)."""
+    raw = read_limited(plan_file, MAX_PLAN_BYTES, "a plan", PlanError)
+    try:
+        return Plan.from_dict(json.loads(raw))
+    except PlanError as exc:
+        raise PlanError(f"{plan_file}: not a usable mrakit plan: {exc}") from None
+    except (ValueError, KeyError, TypeError, AttributeError, RecursionError) as exc:
+        raise PlanError(f"{plan_file}: not a mrakit plan ({type(exc).__name__}: {exc})") from None
 
 
 def _finish(result: ApplyResult, report_path: str | None) -> None:
     click.echo(result.summary() if quiet() else render_apply_result(result, colour=colour()))
     if report_path:
-        Path(report_path).write_text(json.dumps(result.to_dict(), indent=2) + "\n")
+        write_output(report_path, json.dumps(result.to_dict(), indent=2) + "\n")
     sys.exit(EXIT_FAILED if result.failed else EXIT_OK)

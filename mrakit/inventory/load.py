@@ -10,7 +10,8 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from mrakit.errors import InventoryError, PkiError
+from mrakit.errors import InventoryError, MrakitError, PkiError
+from mrakit.files import MAX_INVENTORY_BYTES, MiB, broken_link, read_limited
 from mrakit.inventory.model import (
     CUCM_CERTIFICATE_KINDS,
     AcmeSettings,
@@ -33,7 +34,7 @@ from mrakit.inventory.model import (
 from mrakit.inventory.schema import validate_against_schema
 from mrakit.inventory.versions import CucmVersion, ExpresswayVersion
 from mrakit.inventory.yamlsource import Located, dotted, load_located_yaml
-from mrakit.pki.load import load_certificates_file
+from mrakit.pki.load import load_certificates_file, load_private_key_file
 
 _FAULT_KEYS = ("latency_ms", "jitter_ms", "error_rate", "reset_rate", "hang_rate")
 
@@ -67,10 +68,22 @@ class _Builder:
             return None
         file = self.resolve(value)
         key_path = self.resolve(key_value) if key_value else file.with_suffix(".key")
+        key_field = "client_key" if path[-1] == "client_certificate" else "key"
         if key_value and not key_path.exists() and self.require_files:
-            key_field = "client_key" if path[-1] == "client_certificate" else "key"
-            raise self.error((*path[:-1], key_field), f"file not found: {key_value}")
+            link = broken_link(key_path)
+            raise self.error((*path[:-1], key_field),
+                             f"{key_value} is {link}" if link else f"file not found: {key_value}")
+        if key_value and key_path.exists():
+            # A key named on purpose that cannot be used (encrypted, a folder, empty, garbage) is a
+            # mistake to fix now, not a warning to scroll past.
+            try:
+                load_private_key_file(key_path)
+            except PkiError as exc:
+                raise self.error((*path[:-1], key_field), str(exc).replace(str(key_path), key_value)) from None
         if not file.exists():
+            link = broken_link(file)
+            if link:
+                raise self.error(path, f"{value} is {link}")
             if not self.require_files:
                 return None
             raise self.error(path, f"file not found: {value}{self.lab_hint}")
@@ -382,15 +395,18 @@ def load_inventory(path: str | os.PathLike[str], *, require_files: bool = True, 
     source = Path(path)
     if text is None:
         try:
-            raw = source.read_bytes()
-        except FileNotFoundError:
-            raise InventoryError("inventory file not found", file=str(path)) from None
-        except OSError as exc:
-            raise InventoryError(f"cannot read the inventory ({exc.strerror})", file=str(path)) from None
+            raw = read_limited(path, MAX_INVENTORY_BYTES, "an inventory")
+        except MrakitError as exc:
+            if not os.path.lexists(path):
+                raise InventoryError("inventory file not found", file=str(path)) from None
+            raise InventoryError(str(exc).removeprefix(f"{path}: "), file=str(path)) from None
         try:
             text = raw.decode("utf-8")
         except UnicodeDecodeError:
             raise InventoryError("the inventory is not UTF-8 text", file=str(path)) from None
+    elif len(text) > MAX_INVENTORY_BYTES:
+        raise InventoryError(f"larger than {MAX_INVENTORY_BYTES // MiB} MiB, the size limit for an inventory",
+                             file=str(path))
     located = load_located_yaml(text, str(path))
     if not isinstance(located.data, dict):
         raise InventoryError(

@@ -33,13 +33,33 @@ class Credential:
                 raise InventoryError(f"environment variable {self.password_env} is not set", path=self.where)
             return value
         if self.password_file is not None:
-            try:
-                return self.password_file.read_text(encoding="utf-8").rstrip("\r\n")
-            except OSError as exc:
-                raise InventoryError(
-                    f"cannot read password file {self.password_file} ({exc.strerror})", path=self.where
-                ) from None
+            return _password_from_file(self.password_file, self.where)
         raise InventoryError("no password_env or password_file", path=self.where)
+
+
+def _password_from_file(path: Path, where: str) -> str:
+    """The password in `path`: refused when others may read the file (as ssh refuses such a key) or
+    when it is empty, like an empty variable."""
+    from mrakit.errors import MrakitError
+    from mrakit.files import MAX_SECRET_BYTES, read_limited
+
+    try:
+        mode = os.stat(path).st_mode
+    except OSError as exc:
+        raise InventoryError(f"cannot read password file {path} ({exc.strerror})", path=where) from None
+    if mode & 0o077:
+        raise InventoryError(f"password file {path} is readable by others (mode {mode & 0o777:o}); "
+                             f"make it private: chmod 600 {path}", path=where)
+    try:
+        raw = read_limited(path, MAX_SECRET_BYTES, "a password file")
+        value = raw.decode("utf-8").rstrip("\r\n")
+    except MrakitError as exc:
+        raise InventoryError(str(exc), path=where) from None
+    except UnicodeDecodeError:
+        raise InventoryError(f"password file {path} is not UTF-8 text", path=where) from None
+    if not value:
+        raise InventoryError(f"password file {path} is empty", path=where)
+    return value
 
 
 @dataclass(frozen=True)

@@ -6,6 +6,7 @@ as are duplicate keys, which PyYAML would otherwise silently let the last one wi
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -16,6 +17,7 @@ from mrakit.errors import InventoryError
 
 PathKey = tuple[str | int, ...]
 _MAX_NODES = 2_000_000  # refuses alias bombs ("billion laughs") long before memory runs out
+MAX_DEPTH = 64  # an inventory is ~6 levels deep; PyYAML's composer recurses and dies past a few hundred
 
 _SAFE_TAGS = {
     "tag:yaml.org,2002:str",
@@ -70,6 +72,7 @@ class _Builder:
         self.located = located
         self.count = 0
         self.constructor = yaml.SafeLoader("")
+        self.open: set[int] = set()  # the collections being built: one seen again is a recursive alias
 
     def fail(self, node: yaml.Node, message: str) -> InventoryError:
         return InventoryError(
@@ -83,6 +86,28 @@ class _Builder:
         if node.tag not in _SAFE_TAGS:
             raise self.fail(node, f"unsupported YAML tag {node.tag!r}: only plain YAML types are allowed")
         self.located.values[path] = (node.start_mark.line + 1, node.start_mark.column + 1)
+        if isinstance(node, yaml.MappingNode | yaml.SequenceNode):
+            if id(node) in self.open:
+                raise self.fail(node, "a recursive alias: this value contains itself")
+            if len(path) > MAX_DEPTH:
+                raise self.fail(node, f"nested more than {MAX_DEPTH} levels deep")
+            self.open.add(id(node))
+            try:
+                return self.build_collection(node, path)
+            finally:
+                self.open.discard(id(node))
+        try:
+            value = self.constructor.construct_object(node, deep=True)
+        except yaml.YAMLError as exc:
+            raise self.fail(node, f"bad value: {getattr(exc, 'problem', exc)}") from None
+        if isinstance(value, float) and not math.isfinite(value):
+            # .nan compares false with every bound, so the schema's minimum/maximum would let it through.
+            raise InventoryError(f"{value} is not a number mrakit accepts (it must be finite)",
+                                 file=self.located.file, line=node.start_mark.line + 1,
+                                 column=node.start_mark.column + 1, path=dotted(path) or None)
+        return value
+
+    def build_collection(self, node: yaml.MappingNode | yaml.SequenceNode, path: PathKey) -> Any:
         if isinstance(node, yaml.MappingNode):
             result: dict[str, Any] = {}
             for key_node, value_node in node.value:
@@ -101,12 +126,7 @@ class _Builder:
                 result[key] = self.build(value_node, (*path, key))
             self.located.values.pop((*path, "<key>"), None)
             return result
-        if isinstance(node, yaml.SequenceNode):
-            return [self.build(item, (*path, index)) for index, item in enumerate(node.value)]
-        try:
-            return self.constructor.construct_object(node, deep=True)
-        except yaml.YAMLError as exc:
-            raise self.fail(node, f"bad value: {getattr(exc, 'problem', exc)}") from None
+        return [self.build(item, (*path, index)) for index, item in enumerate(node.value)]
 
 
 def load_located_yaml(text: str, file: str) -> Located:
@@ -122,8 +142,14 @@ def load_located_yaml(text: str, file: str) -> Located:
             line=mark.line + 1 if mark else None,
             column=mark.column + 1 if mark else None,
         ) from None
+    except yaml.reader.ReaderError as exc:
+        before = text[: exc.position]
+        raise InventoryError(f"not valid YAML: character {exc.character!r} is not allowed", file=file,
+                             line=before.count("\n") + 1, column=len(before) - (before.rfind("\n") + 1) + 1) from None
     except yaml.YAMLError as exc:
-        raise InventoryError(f"not valid YAML: {exc}", file=file) from None
+        raise InventoryError(f"not valid YAML: {' '.join(str(exc).split())}", file=file) from None
+    except RecursionError:
+        raise _too_deep(text, file) from None
     if len(nodes) > 1:
         second = nodes[1]
         raise InventoryError(
@@ -133,3 +159,23 @@ def load_located_yaml(text: str, file: str) -> Located:
         raise InventoryError("the inventory is empty", file=file)
     located.data = _Builder(located).build(nodes[0], ())
     return located
+
+
+def _too_deep(text: str, file: str) -> InventoryError:
+    """Where the nesting passes MAX_DEPTH: the parser's events are a flat stream, so finding it
+    does not recurse (the composer that failed does)."""
+    depth = 0
+    try:
+        for event in yaml.parse(text, Loader=yaml.SafeLoader):
+            if isinstance(event, yaml.CollectionStartEvent):
+                depth += 1
+                if depth > MAX_DEPTH:
+                    mark = event.start_mark
+                    return InventoryError(f"nested more than {MAX_DEPTH} levels deep", file=file,
+                                          line=mark.line + 1 if mark else None,
+                                          column=mark.column + 1 if mark else None)
+            elif isinstance(event, yaml.CollectionEndEvent):
+                depth -= 1
+    except yaml.YAMLError:
+        pass
+    return InventoryError(f"nested more than {MAX_DEPTH} levels deep", file=file)

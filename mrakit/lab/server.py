@@ -177,6 +177,7 @@ class _Handler(BaseHTTPRequestHandler):
             self.end_headers()
             return
         url = urlsplit(self.path)
+        lab.state.sync(node)  # another process using the same state folder may have changed it
         try:
             if self.server.product == "expressway":
                 status, payload, ctype = lab.expressway_request(node, method, url.path, body, self.headers)
@@ -335,15 +336,17 @@ class Lab:
     def _management_context(self, ca: CertificateAuthority, fqdn: str) -> ssl.SSLContext:
         self.tls_dir.mkdir(parents=True, exist_ok=True)
         cert_path, key_path = self.tls_dir / f"{fqdn}-api.pem", self.tls_dir / f"{fqdn}-api.key"
-        if not cert_path.exists() or not key_path.exists():
-            issued = ca.issue_leaf(fqdn, [fqdn, "localhost"], ekus=(SERVER_AUTH,), ip_addresses=["127.0.0.1"], days=825)
-            cert_path.write_text(issued.cert.pem + ca.cert.pem)
-            fd = os.open(key_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-            with os.fdopen(fd, "wb") as handle:
-                handle.write(private_key_pem(issued.key))
         context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         context.minimum_version = ssl.TLSVersion.TLSv1_2
-        context.load_cert_chain(cert_path, key_path)
+        with self.state.lock:  # labs of other processes on this state folder write the same files
+            if not cert_path.exists() or not key_path.exists():
+                issued = ca.issue_leaf(fqdn, [fqdn, "localhost"], ekus=(SERVER_AUTH,), ip_addresses=["127.0.0.1"],
+                                       days=825)
+                cert_path.write_text(issued.cert.pem + ca.cert.pem)
+                fd = os.open(key_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+                with os.fdopen(fd, "wb") as handle:
+                    handle.write(private_key_pem(issued.key))
+            context.load_cert_chain(cert_path, key_path)
         return context
 
     def _tls_listeners(self, fqdn: str) -> dict[str, _TlsListener]:
@@ -682,7 +685,9 @@ class _TlsListener:
             chain, key, trust = self.material()
             chain, trust = list(chain), list(trust)
         digest = hashlib.sha256(("".join(chain) + key + "".join(trust)).encode()).hexdigest()
-        with self._context_lock:  # two first connections at once must not write the files together
+        # Two first connections at once must not write the files together, in this process or in
+        # another process's lab on the same state folder (the state lock is an flock too).
+        with self._context_lock, self.lab.state.lock:
             cached = self._cache.get(digest)
             if cached is not None:
                 return cached

@@ -13,6 +13,8 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed448, ed25519, rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
+from mrakit.errors import printable
+
 SERVER_AUTH = "serverAuth"
 CLIENT_AUTH = "clientAuth"
 
@@ -69,7 +71,7 @@ def _name_attribute(name: x509.Name, oid: x509.ObjectIdentifier) -> str | None:
     if not values:
         return None
     value = values[0].value
-    return value if isinstance(value, str) else value.decode("utf-8", "replace")
+    return printable(value if isinstance(value, str) else value.decode("utf-8", "replace"))
 
 
 def _hex(data: bytes) -> str:
@@ -108,11 +110,11 @@ class CertView:
 
     @cached_property
     def subject(self) -> str:
-        return self.certificate.subject.rfc4514_string()
+        return printable(self.certificate.subject.rfc4514_string())
 
     @cached_property
     def issuer(self) -> str:
-        return self.certificate.issuer.rfc4514_string()
+        return printable(self.certificate.issuer.rfc4514_string())
 
     @property
     def subject_name(self) -> x509.Name:
@@ -182,7 +184,7 @@ class CertView:
         san = self._extension(x509.SubjectAlternativeName)
         if not isinstance(san, x509.SubjectAlternativeName):
             return ()
-        return tuple(san.get_values_for_type(x509.DNSName))
+        return tuple(printable(name) for name in san.get_values_for_type(x509.DNSName))
 
     @cached_property
     def ip_sans(self) -> tuple[str, ...]:

@@ -12,7 +12,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import NameOID
 
-from mrakit.errors import PkiError
+from mrakit.errors import PkiError, printable
 from mrakit.pki.certview import CertView
 from mrakit.pki.load import PrivateKey
 
@@ -63,15 +63,14 @@ def private_key_pem(key: PrivateKey, passphrase: bytes | None = None) -> bytes:
 
 
 def write_private_key(path: str | os.PathLike[str], key: PrivateKey, passphrase: bytes | None = None) -> Path:
-    """Write `key` as PKCS#8 PEM with mode 0600 from the first byte (never world-readable, even briefly)."""
+    """Write `key` as PKCS#8 PEM with mode 0600 from the first byte (never world-readable, even briefly),
+    into a new file (exclusive create, no symbolic link followed) renamed over `path`: a symbolic link
+    planted at `path` is replaced, its target never written."""
+    from mrakit.files import output_folder, write_atomic
+
     target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    try:
-        os.fchmod(fd, 0o600)
-        os.write(fd, private_key_pem(key, passphrase))
-    finally:
-        os.close(fd)
+    output_folder(target.parent)
+    write_atomic(target, private_key_pem(key, passphrase), mode=0o600)
     return target
 
 
@@ -107,7 +106,7 @@ def csr_dns_names(csr: x509.CertificateSigningRequest) -> tuple[str, ...]:
         san = csr.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
     except x509.ExtensionNotFound:
         return ()
-    return tuple(san.get_values_for_type(x509.DNSName))
+    return tuple(printable(name) for name in san.get_values_for_type(x509.DNSName))
 
 
 def csr_pem(csr: x509.CertificateSigningRequest) -> str:

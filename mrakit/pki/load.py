@@ -8,7 +8,6 @@ import os
 import re
 import warnings
 from collections.abc import Mapping
-from pathlib import Path
 
 from cryptography import x509
 from cryptography.exceptions import UnsupportedAlgorithm
@@ -18,6 +17,7 @@ from cryptography.hazmat.primitives.serialization import pkcs7
 from cryptography.utils import CryptographyDeprecationWarning
 
 from mrakit.errors import PkiError
+from mrakit.files import MAX_CERTIFICATE_BYTES, MAX_KEY_BYTES, read_limited
 from mrakit.pki.certview import CertView
 
 PrivateKey = rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey | ed25519.Ed25519PrivateKey
@@ -146,15 +146,8 @@ def _check_parsable(cert: x509.Certificate, number: int, source: str) -> None:
         raise PkiError(f"{source}: certificate {number} is damaged: {exc}") from None
 
 
-def _read(path: str | os.PathLike[str]) -> bytes:
-    try:
-        return Path(path).read_bytes()
-    except FileNotFoundError:
-        raise PkiError(f"{path}: file not found") from None
-    except IsADirectoryError:
-        raise PkiError(f"{path}: is a directory, not a certificate file") from None
-    except OSError as exc:
-        raise PkiError(f"{path}: cannot read ({exc.strerror})") from None
+def _read(path: str | os.PathLike[str], what: str = "a certificate file", limit: int = MAX_CERTIFICATE_BYTES) -> bytes:
+    return read_limited(path, limit, what, PkiError)
 
 
 def load_certificates_file(path: str | os.PathLike[str]) -> list[CertView]:
@@ -215,7 +208,7 @@ def load_private_key_file(
         if value is None:
             raise PkiError(f"{path}: passphrase variable {passphrase_env} is not set")
         passphrase = value.encode("utf-8")
-    return load_private_key(_read(path), source=str(path), passphrase=passphrase)
+    return load_private_key(_read(path, "a private key", MAX_KEY_BYTES), source=str(path), passphrase=passphrase)
 
 
 def load_csr(data: bytes, source: str = "<bytes>") -> x509.CertificateSigningRequest:
@@ -229,7 +222,7 @@ def load_csr(data: bytes, source: str = "<bytes>") -> x509.CertificateSigningReq
 
 
 def load_csr_file(path: str | os.PathLike[str]) -> x509.CertificateSigningRequest:
-    return load_csr(_read(path), source=str(path))
+    return load_csr(_read(path, "a CSR", MAX_KEY_BYTES), source=str(path))
 
 
 def certificates_to_pem(certificates: list[CertView] | tuple[CertView, ...]) -> str:

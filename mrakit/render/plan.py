@@ -60,7 +60,7 @@ class TextPlanRenderer:
                         lines += [f"        {r.code}: {r.text}" for r in action.reasons if r.code == "replaces"]
                     if action.instructions:
                         lines.append(f"        how: {action.instructions}")
-        kept = [f for f in plan.findings if f.code == "INV001"]
+        kept = [f for f in plan.findings if f.code in ("INV001", "MRA023")]  # MRA023: duplicate entries to fix
         if kept:
             lines.append("")
             lines += [self.style(f"  ! {f.message}; {f.fix}", "yellow") for f in kept]
@@ -105,7 +105,11 @@ class MarkdownPlanRenderer:
                     reasons.append(f"_how:_ {_cell(action.instructions)}")
                 why = "<br>".join(reasons)
                 lines.append(f"| `{_SYMBOL[action.kind]}` | `{action.node}` | {_cell(action.summary)} | {why} |")
-        if not plan.actions:
+        duplicates = [f for f in plan.findings if f.code == "MRA023"]
+        if duplicates:
+            lines += ["", "**Duplicate trust entries to remove:**", ""]
+            lines += [f"- `{f.node}`: {_cell(f.message)}; {_cell(f.fix)}" for f in duplicates]
+        if not plan.actions and not duplicates:
             lines += ["", "No changes: every node already matches the inventory."]
         return "\n".join(lines) + "\n"
 

@@ -108,3 +108,17 @@ def test_csr_module_renews_again_when_the_installed_certificate_is_due(make_depl
                            tmp_path, lab_env)
     assert result["changed"] is True, result
     assert not old_keys & {r.public_key_sha256 for r in read_manifest(out)}
+
+
+def test_apply_module_takes_the_cli_apply_lock(make_deployment, lab_env: dict[str, str], tmp_path: Path) -> None:
+    from mrakit.inventory.load import load_inventory
+    from mrakit.lock import deployment_lock
+
+    inventory = make_deployment("fresh").path
+    state_dir = load_inventory(inventory).lab_state_dir
+    with deployment_lock(inventory):  # a CLI apply (here: this test) is running
+        result, _ = run_module("apply", {"inventory": str(inventory)}, tmp_path, passwords=lab_env)
+    assert result.get("failed") and f"pid {os.getpid()}" in result["msg"], result
+    log = state_dir / "requests.jsonl"
+    writes = [line for line in log.read_text().splitlines() if '"GET"' not in line] if log.exists() else []
+    assert writes == []

@@ -39,3 +39,22 @@ def test_a_subscriber_missing_replicated_trust_gets_it_again(make_deployment, la
         assert not result.failed, result.summary()
         assert lost_fp in fingerprints(LabState.load(inventory.lab_state_dir).cucm[SUB].trust["tomcat-trust"])
         assert not plan(inventory, connections=connections).has_changes
+
+
+def test_a_subscriber_known_unreachable_is_not_waited_for_and_the_result_says_so(make_deployment,
+                                                                                  lab_connections) -> None:
+    """Without the skip, each addition on the publisher would wait the whole replication timeout for a
+    node that cannot answer, then count as failed."""
+    deployment = make_deployment("fresh", {"lab": {"nodes": {SUB: {"down": True}}}})
+    inventory = load_inventory(deployment.path)
+    with lab_connections(deployment.path) as connections:
+        the_plan = plan(inventory, connections=connections)
+        assert SUB in the_plan.unreachable
+        notes: list[tuple[str, str, str]] = []
+        result = apply(the_plan, inventory, connections=connections, replication_timeout=5,
+                       progress=lambda *note: notes.append(note))
+    on_publisher = [r for r in result.results if r.node == PUB and r.kind == "trust.add"]
+    assert on_publisher and all(r.status == "changed" for r in on_publisher)
+    assert all(r.error == f"replication to {SUB} not waited for: the node is unreachable" for r in on_publisher)
+    assert ("replication", SUB, "unreachable: not waiting for the publisher's trust to arrive") in notes
+    assert SUB in result.unreachable and result.failed  # the node is still reported, and the run is not clean

@@ -21,6 +21,9 @@ class FakeExpressway:
         self.refuse = refuse
         self.calls: list[str] = []
 
+    def trusted_cas(self) -> tuple[CertView, ...]:
+        return ()  # apply reads the list right before appending
+
     def add_trusted_ca(self, cert: CertView) -> None:
         self.calls.append(f"add {cert.common_name}")
         if self.refuse:

@@ -138,10 +138,12 @@ def main() -> None:
                            supports_check_mode=True)
     import_mrakit(module)
     try:
+        import contextlib
         import json
 
         from mrakit.adapters.connect import connect
         from mrakit.apply import apply, refuse_other_inventory, refuse_stale
+        from mrakit.lock import deployment_lock
         from mrakit.observe import observe
         from mrakit.plan import compute_plan, inventory_with_certificates
 
@@ -150,7 +152,9 @@ def main() -> None:
         saved = read_plan(module.params["plan"]) if module.params["plan"] else None
         if saved is not None:
             refuse_other_inventory(saved, inventory)
-        with connect(inventory, environ=env) as connections:
+        # The CLI's lock: one apply at a time per inventory (a check-mode run writes nothing).
+        lock = contextlib.nullcontext() if module.check_mode else deployment_lock(module.params["inventory"])
+        with lock, connect(inventory, environ=env) as connections:
             desired_inventory = inventory
             if saved is not None:
                 # Exactly the reviewed plan, or nothing: refused when the inventory or a node changed since.
