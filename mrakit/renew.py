@@ -67,6 +67,11 @@ def read_manifest(directory: Path) -> list[CsrRequest]:
         raise MrakitError(f"{path}: not a mrakit CSR manifest ({type(exc).__name__}: {exc})") from None
     for index, request in enumerate(requests):
         for name, value in request.to_dict().items():
+            if name == "multi_server":
+                if not isinstance(value, bool):
+                    raise MrakitError(f"{path}: not a mrakit CSR manifest (requests[{index}].{name} is not "
+                                      "true or false)")
+                continue
             ok = (all(isinstance(v, str) for v in value) if name == "sans"
                   else isinstance(value, str) or (value is None and name == "key_file"))
             if not ok:

@@ -108,20 +108,25 @@ def _state_files(directory: Path) -> dict[str, tuple[int, int]]:
 
 
 def _reload(lab: Lab) -> list[str]:
-    """Replace the served nodes whose saved state differs from what is served (under the state's
-    lock, so no request is half-way through a change). Returns their names."""
-    changed: list[str] = []
-    with lab.state.lock:  # read under the lock too: never an older file over this lab's own newer write
+    """Take up, in place, the nodes another process saved since this lab last read them (under the
+    state's lock, so no request is half-way through a change). Returns their names."""
+    state = lab.state
+    state.lock.acquire(refresh=False)  # compare first, then re-read: the lock re-reads by itself otherwise
+    try:
+        def served() -> dict[str, dict[str, object]]:
+            nodes = {**{k: v.to_json() for k, v in state.expressway.items()},
+                     **{k: v.to_json() for k, v in state.cucm.items()}}
+            return nodes
+
+        before = served()
         try:
-            fresh = LabState.load(lab.state.directory)
+            state.refresh()
         except MrakitError:
             return []  # caught between two writes: the next look will see the finished state
-        for table, new in ((lab.state.expressway, fresh.expressway), (lab.state.cucm, fresh.cucm)):
-            for name, node in new.items():
-                if name in table and table[name].to_json() != node.to_json():
-                    table[name] = node  # type: ignore[assignment]
-                    changed.append(name)
-    return changed
+        after = served()
+    finally:
+        state.lock.release()
+    return [name for name, data in after.items() if before.get(name) != data]
 
 
 @lab_group.command("status")
