@@ -14,6 +14,7 @@ from _plankit import MRAKIT, cli_env, log_writes, request_log
 from mrakit.apply import apply
 from mrakit.errors import PlanError
 from mrakit.inventory.load import load_inventory
+from mrakit.lab.state import LabState
 from mrakit.plan import Plan
 
 
@@ -77,6 +78,10 @@ def test_a_tampered_saved_plan_is_refused_whole_before_any_write(name: str,
                                                                   make_deployment: Callable[..., Any]) -> None:
     deployment = make_deployment("temporary-certs")  # trust to add and certificates to install
     state_dir = load_inventory(deployment.path).lab_state_dir
+    state = LabState.load(state_dir)
+    for node in state.cucm.values():  # a CUCM that trusts nothing yet: CUCM trust additions come last
+        node.trust = {"tomcat-trust": [], "CallManager-trust": []}
+    state.save()
     saved = deployment.directory / "plan.json"
     assert mrakit("plan", "-i", deployment.path, "-o", saved).returncode == 0
     data = json.loads(saved.read_text())
