@@ -29,7 +29,7 @@ __all__ = ["DiscoverError", "DiscoverOptions", "DiscoverResult", "Login", "disco
 @dataclass(frozen=True)
 class DiscoverOptions:
     out_dir: Path
-    expressways: tuple[str, ...]
+    expressways: tuple[str, ...] = ()
     cucms: tuple[str, ...] = ()
     ca_bundle: Path | None = None
     insecure_first_contact: bool = False
