@@ -94,9 +94,9 @@ def discover(options: DiscoverOptions, environ: Mapping[str, str] | None = None)
     for product, texts, port in (("expressway", options.expressways, EXPRESSWAY_PORT), ("cucm", options.cucms,
                                                                                          CUCM_PORT)):
         for text in texts:
-            host, given = split_host_port(text, port, f"--{product} {text!r}")
-            if host not in reach.endpoints and given != port:
-                reach.endpoints[host] = Endpoint(host, given, via="")
+            host, port_given = split_host_port(text, port, f"--{product} {text!r}")
+            if host not in reach.endpoints and port_given != port:
+                reach.endpoints[host] = Endpoint(host, port_given, via="")
             seeds[product].append(host)
     bundle = options.ca_bundle or reach.ca_bundle
     if options.insecure_first_contact and options.ca_bundle is not None:
@@ -135,7 +135,7 @@ def discover(options: DiscoverOptions, environ: Mapping[str, str] | None = None)
     out = options.out_dir
     (out / "pki").mkdir(parents=True, exist_ok=True)
     first_contact = _write_bundle(options, found, reach, bundle, out / "pki" / "mgmt-ca.pem")
-    given = tuple(c for path in options.authorities for c in load_certificates_file(path))
+    given = tuple(c for ca_file in options.authorities for c in load_certificates_file(ca_file))
     assembled = assemble(found, reach, options.expressway_login, options.cucm_login, given)
     for relative, certs in assembled.files.items():
         path = out / relative

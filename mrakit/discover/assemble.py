@@ -117,9 +117,9 @@ def _authorities(chains: list[tuple[CertView, ...]], trusted: list[CertView], gi
     return entries, files, problems
 
 
-def _peer_entry(node: ExpresswayFound, reach: Reach, files: dict[str, tuple[CertView, ...]]) -> V:
+def _peer_entry(node: ExpresswayFound, reach: Reach, files: dict[str, tuple[CertView, ...]], referred: str) -> V:
     endpoint = reach.endpoint(node.name, 443)
-    entry: dict[str, V] = {"fqdn": V(node.name, f"as named ({_referred_short(node.name)})")}
+    entry: dict[str, V] = {"fqdn": V(node.name, referred)}
     if endpoint.via:
         entry["address"] = V(endpoint.host, f"from {endpoint.via}")
     if endpoint.port != 443:
@@ -134,17 +134,8 @@ def _peer_entry(node: ExpresswayFound, reach: Reach, files: dict[str, tuple[Cert
     return V(entry)
 
 
-_REFERRED: dict[str, str] = {}
-
-
-def _referred_short(name: str) -> str:
-    return _REFERRED.get(name, "read")
-
-
 def assemble(found: Discovery, reach: Reach, expressway_login: Login | None, cucm_login: Login | None,
              given_authorities: tuple[CertView, ...] = ()) -> Assembled:
-    _REFERRED.clear()
-    _REFERRED.update(found.referred)
     problems = list(found.problems)
     failed = {p.node: p.message for p in found.problems}
     files: dict[str, tuple[CertView, ...]] = {}
@@ -211,7 +202,7 @@ def assemble(found: Discovery, reach: Reach, expressway_login: Login | None, cuc
             unread = [s["Publisher"] for s in first.cucm_servers if s["Publisher"].lower() not in cucm_names]
             cluster["cucm"] = V(fronted, f"from {first.name} controller/server/cucm"
                                 + (f"; not read: {', '.join(unread)}" if unread else ""), flow=True)
-        peers: list[V] = [_peer_entry(node, reach, files) for node in nodes]
+        peers: list[V] = [_peer_entry(node, reach, files, found.referred.get(node.name, "")) for node in nodes]
         for peer in first.peers:
             if peer in failed and peer not in members:
                 peers.append(V(None, f"fqdn: {peer}  not read: {failed[peer]}"))
@@ -266,7 +257,7 @@ def _traversal(first: ExpresswayFound, nodes: list[ExpresswayFound], found: Disc
 
 def _cucm_cluster(publisher: str, found: Discovery, reach: Reach, files: dict[str, tuple[CertView, ...]],
                   failed: dict[str, str]) -> V:
-    pub = found.cucm[publisher] if publisher in found.cucm else None
+    pub = found.cucm.get(publisher)
     members = [n for n in found.cucm.values() if n.publisher == publisher]
     order = list(pub.process_nodes) if pub else []
     members.sort(key=lambda n: (n.name != publisher, order.index(n.name) if n.name in order else len(order)))
@@ -284,7 +275,7 @@ def _cucm_cluster(publisher: str, found: Discovery, reach: Reach, files: dict[st
 
     def node_entry(node: CucmFound) -> V:
         ep = reach.endpoint(node.name, 443)
-        entry: dict[str, V] = {"fqdn": V(node.name, _referred_short(node.name))}
+        entry: dict[str, V] = {"fqdn": V(node.name, found.referred.get(node.name, ""))}
         if ep.via:
             entry["address"] = V(ep.host, f"from {ep.via}")
         if ep.port != 443:
@@ -299,7 +290,7 @@ def _cucm_cluster(publisher: str, found: Discovery, reach: Reach, files: dict[st
             entry["certificates"] = V(certs, f"the identities {node.name} presents", flow=True)
         return V(entry)
 
-    cluster["publisher"] = V(node_entry(head).value, "the publisher" + (" (named with --cucm or by a C)"))
+    cluster["publisher"] = V(node_entry(head).value)
     subscribers = [node_entry(n) for n in members[1:]]
     subscribers += [V(None, f"fqdn: {name}  not read: {failed[name]}") for name in order
                     if name in failed and name != publisher]

@@ -62,12 +62,12 @@ def refresh(inventory_path: Path, environ: Mapping[str, str] | None = None) -> R
             names = ", ".join(node for node, _ in seen)
             result.problems.append(f"{path}: its nodes ({names}) present {len(leaves)} different certificates")
             continue
-        node, chain = next((n, c) for n, c in seen if c)
+        presenter, chain = next((n, c) for n, c in seen if c)
         if chain[0] == cert_file.leaf:
             result.unchanged += 1
             continue
         path.write_text(certificates_to_pem(chain), encoding="utf-8")
-        result.updated.append((path, f"{node} presents {chain[0].display_name!r} (until "
+        result.updated.append((path, f"{presenter} presents {chain[0].display_name!r} (until "
                                      f"{chain[0].not_after:%Y-%m-%d}), the file held one until "
                                      f"{cert_file.leaf.not_after:%Y-%m-%d}"))
         if cert_file.key_path is not None and not certificate_matches_key(

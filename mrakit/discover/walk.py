@@ -5,6 +5,7 @@ and the walk carries on with the rest."""
 
 from __future__ import annotations
 
+import contextlib
 import re
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -129,10 +130,8 @@ def read_cucm(adapter: CucmRest, publisher: str, publisher_version: str | None) 
     profiles: tuple[PhoneSecurityProfile, ...] = ()
     if is_publisher:
         version = adapter.version()
-        try:
+        with contextlib.suppress(ValueError):
             adapter.axl_version = axl.axl_version_for(CucmVersion.parse(version).major)
-        except ValueError:
-            pass
         nodes = adapter.process_nodes()
         profiles = adapter.phone_security_profiles()
     else:
@@ -207,8 +206,8 @@ def walk(expressways: list[str], cucms: list[str], open_expressway: ExpresswayOp
                         name("expressway", peer, f"cluster peer of {result.name}")
                     for peer in result.traversal_peers or ():
                         name("expressway", peer, f"traversal zone peer of {result.name}")
-                    for server in result.cucm_servers:
-                        name("cucm", server["Publisher"], f"CUCM server of {result.name}")
+                    for entry in result.cucm_servers:
+                        name("cucm", entry["Publisher"], f"CUCM server of {result.name}")
                 else:
                     found.cucm[result.name] = result
                     for server in result.process_nodes:

@@ -36,7 +36,8 @@ class ServedLab:
 
 
 @pytest.fixture
-def served_lab(make_deployment: Callable[..., Any], environ_without_proxies: None) -> Iterator[Callable[..., ServedLab]]:
+def served_lab(make_deployment: Callable[..., Any],
+               environ_without_proxies: None) -> Iterator[Callable[..., ServedLab]]:
     """served_lab(scenario, overrides) -> a running lab and its `lab serve` JSON; stopped after the test."""
     labs: list[Lab] = []
 

@@ -62,7 +62,7 @@ def test_discover_from_lab_serve_then_plan(lab_serve: tuple[Any, Path], run_mrak
 def test_first_contact_prints_fingerprints_and_writes_the_bundle(lab_serve: tuple[Any, Path],
                                                                  run_mrakit: Callable[..., Any],
                                                                  tmp_path: Path) -> None:
-    deployment, resolve_file = lab_serve
+    _deployment, resolve_file = lab_serve
     nodes = json.loads(resolve_file.read_text())["nodes"]
     out = tmp_path / "found"
     # --resolve-file names the lab's CA bundle too: --insecure-first-contact does not use it.
@@ -100,7 +100,7 @@ def test_refresh_rewrites_only_the_certificate_files(make_deployment: Callable[.
 
 def test_resolve_maps_a_name_to_an_address_and_port(lab_serve: tuple[Any, Path], run_mrakit: Callable[..., Any],
                                                     tmp_path: Path) -> None:
-    deployment, resolve_file = lab_serve
+    _deployment, resolve_file = lab_serve
     served = json.loads(resolve_file.read_text())
     resolves = [a for fqdn, e in served["nodes"].items() if "axl" not in e
                 for a in ("--resolve", f"{fqdn.upper()}={e['api'].split('//')[1]}")]
