@@ -122,7 +122,12 @@ def test_bad_options_are_refused_before_any_request(tmp_path: Path) -> None:
 
 
 def test_discovered_inventory_is_person_shaped(served_lab: Callable[..., Any], tmp_path: Path) -> None:
-    result = served_lab().discover(tmp_path / "found")
+    served = served_lab()
+    result = served.discover(tmp_path / "found")
+    firsts = ("/sysinfo", "/identity/certificate?service=tomcat")
+    reads = [e["node"] for e in served.lab.request_log if e["path"].endswith(firsts)]
+    assert sorted(reads) == sorted(set(reads)) and len(reads) == 6, reads  # every node read once
+    assert not served.lab.writes()
     text = result.inventory_path.read_text()
     data = yaml.safe_load(text)
     assert data["defaults"]["credentials"]["expressway"] == {"username": "admin",
