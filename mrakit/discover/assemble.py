@@ -296,12 +296,8 @@ def _cucm_cluster(publisher: str, found: Discovery, reach: Reach, files: dict[st
                     if name in failed and name != publisher]
     if subscribers:
         cluster["subscribers"] = V(subscribers, f"call-processing servers from {publisher} AXL listProcessNode")
-    tls = [s.get("TlsVerifyMode", "") for e in found.expressway.values() for s in e.cucm_servers
-           if s["Publisher"].lower() == publisher and s.get("TlsVerifyMode")]
-    if tls:
-        cluster["tls_verify"] = V(tls[0].lower() == "on", "from controller/server/cucm TlsVerifyMode (assumed field)")
-    else:
-        cluster["tls_verify"] = V(None, "not read (no C names this publisher with TlsVerifyMode): default true")
+    cluster["tls_verify"] = V(None, "not readable through any known API: the default (true) applies; set false "
+                                    "if TLS Verify is off for this cluster on the C")
     if pub is not None:
         secure = [p.name.lower() for p in pub.profiles if p.secure and p.fqdn_form]
         cluster["secure_registration"] = V(bool(secure), "inferred: the cluster has secure phone security "

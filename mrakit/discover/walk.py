@@ -50,7 +50,7 @@ class ExpresswayFound:
     domains: tuple[str, ...]
     server_chain: tuple[CertView, ...]
     trusted: tuple[CertView, ...]
-    cucm_servers: tuple[dict[str, str], ...] = ()  # control: Publisher, TlsVerifyMode (as the box answers)
+    cucm_servers: tuple[dict[str, str], ...] = ()  # control: each CUCM server entry as the box answers it
     traversal_peers: tuple[str, ...] | None = None  # control: the traversal client zone's peers; None: unreadable
 
 

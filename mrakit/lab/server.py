@@ -431,8 +431,7 @@ class Lab:
         if node.role == "control":
             routes[("GET", "/api/provisioning/controller/server/cucm")] = lambda: (
                 200,
-                [{"Publisher": p, "AxlUsername": self._axl_user(p), "TlsVerifyMode": self._tls_verify_mode(p)}
-                 for p in node.cucm_publishers],
+                [{"Publisher": p, "AxlUsername": self._axl_user(p)} for p in node.cucm_publishers],
                 "application/json",
             )
             # ASSUMED shape (docs/real-deployments.md): the traversal client zone with its peers' addresses.
@@ -443,11 +442,6 @@ class Lab:
             known = any(p == path for _, p in routes)
             raise ProductError(405 if known else 404, "Method not allowed" if known else "Not found")
         return handler()
-
-    def _tls_verify_mode(self, publisher: str) -> str:
-        """ASSUMED field (docs/real-deployments.md): the C's TLS verify mode for this CUCM server."""
-        cluster = next((c for c in self.inventory.cucm.values() if c.publisher.fqdn == publisher), None)
-        return "Off" if cluster is not None and not cluster.tls_verify else "On"
 
     def _traversal_client_zones(self, fqdn: str) -> list[dict[str, str]]:
         """The C's traversal client zone: named after its edge cluster, one PeerNAddress per edge peer."""
