@@ -14,6 +14,7 @@ import click
 
 from mrakit.cli.cert import cert_group
 from mrakit.cli.common import EXIT_FAILED, EXIT_USAGE, fail, output_options, reset_output
+from mrakit.cli.discover import discover_command
 from mrakit.cli.doctor import doctor_command, probe_command
 from mrakit.cli.inventory import desired, validate
 from mrakit.cli.lab import lab_group
@@ -38,6 +39,7 @@ def cli() -> None:
 cli.add_command(cert_group)
 cli.add_command(validate)
 cli.add_command(ping_command)
+cli.add_command(discover_command)
 cli.add_command(desired)
 cli.add_command(lab_group)
 cli.add_command(plan_command)

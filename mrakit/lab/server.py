@@ -437,11 +437,26 @@ class Lab:
                 [{"Publisher": p, "AxlUsername": self._axl_user(p)} for p in node.cucm_publishers],
                 "application/json",
             )
+            # ASSUMED shape (docs/real-deployments.md): the traversal client zone with its peers' addresses.
+            routes[("GET", "/api/provisioning/controller/zone/traversalclient")] = lambda: (
+                200, self._traversal_client_zones(fqdn), "application/json")
         handler = routes.get((method, path))
         if handler is None:
             known = any(p == path for _, p in routes)
             raise ProductError(405 if known else 404, "Method not allowed" if known else "Not found")
         return handler()
+
+    def _traversal_client_zones(self, fqdn: str) -> list[dict[str, str]]:
+        """The C's traversal client zone: named after its edge cluster, one PeerNAddress per edge peer."""
+        zones: list[dict[str, str]] = []
+        for cluster in self.inventory.control_clusters():
+            edge = self.inventory.expressway.get(cluster.traversal or "")
+            if edge is None or not any(p.fqdn == fqdn for p in cluster.peers):
+                continue
+            zone = {"Name": f"UT to {edge.name}", "Type": "TraversalClient"}
+            zone.update({f"Peer{i}Address": p.fqdn for i, p in enumerate(edge.peers, start=1)})
+            zones.append(zone)
+        return zones
 
     def _mutate_expressway(self, fqdn: str, action: Callable[[], object]) -> tuple[int, Any, str]:
         with self.state.mutate(fqdn):
