@@ -105,6 +105,8 @@ def check_plan_document(data: object) -> None:
         _check_action(action, f"actions[{index}]")
     for index, finding in enumerate(_list(plan.get("findings", []), "findings")):
         _check_finding(finding, f"findings[{index}]")
+    for index, cluster in enumerate(_list(plan.get("limit", []), "limit")):
+        _text(cluster, f"limit[{index}]")
 
 
 def check_plan_against(plan: Plan, inventory: Inventory) -> None:
@@ -118,6 +120,9 @@ def check_plan_against(plan: Plan, inventory: Inventory) -> None:
     for fqdn in plan.node_fingerprints:
         if fqdn not in known_nodes:
             raise PlanError(f"the plan names node {fqdn!r}, which is not a node of {inventory.path}")
+    for cluster in plan.limit:
+        if cluster not in inventory.expressway and cluster not in inventory.cucm:
+            raise PlanError(f"the plan's --limit names {cluster!r}, which is no cluster of {inventory.path}")
     ids = [a.id for a in plan.actions]
     if len(set(ids)) != len(ids):
         raise PlanError("the plan holds two actions with the same id")

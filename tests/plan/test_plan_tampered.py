@@ -69,6 +69,9 @@ TAMPERINGS: dict[str, tuple[Callable[[dict[str, Any]], None], str]] = {
     "damaged certificate": (_garbage_pem, "its certificate cannot be read"),
     "certificate swapped": (_other_certificate, "does not have the fingerprint the action names"),
     "actions not a list": (_actions_not_a_list, "actions: expected a list"),
+    "limit not a list": (lambda data: data.__setitem__("limit", None), "limit: expected a list"),
+    "limit of another inventory": (lambda data: data.__setitem__("limit", ["beta-edge"]),
+                                   "--limit names 'beta-edge', which is no cluster"),
     "node fingerprint for a stranger": (_unknown_node_fingerprint, "names node 'evil.example.net'"),
 }
 
