@@ -120,9 +120,9 @@ def check_plan_against(plan: Plan, inventory: Inventory) -> None:
     for fqdn in plan.node_fingerprints:
         if fqdn not in known_nodes:
             raise PlanError(f"the plan names node {fqdn!r}, which is not a node of {inventory.path}")
-    for cluster in plan.limit:
-        if cluster not in inventory.expressway and cluster not in inventory.cucm:
-            raise PlanError(f"the plan's --limit names {cluster!r}, which is no cluster of {inventory.path}")
+    for limited in plan.limit:
+        if limited not in inventory.expressway and limited not in inventory.cucm:
+            raise PlanError(f"the plan's --limit names {limited!r}, which is no cluster of {inventory.path}")
     ids = [a.id for a in plan.actions]
     if len(set(ids)) != len(ids):
         raise PlanError("the plan holds two actions with the same id")
