@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import fcntl
+import io
 import os
 import select
 import struct
@@ -11,6 +13,7 @@ import subprocess
 import termios
 import time
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -77,3 +80,23 @@ def run_on_terminal(command: Sequence[str | Path], *, env: Mapping[str, str], cw
     finally:
         os.close(master)
     return proc.wait(timeout=30), b"".join(chunks).decode(errors="replace")
+
+@dataclass(frozen=True)
+class CliResult:
+    code: int
+    out: str
+    err: str
+
+
+def run_cli(*args: str | Path) -> CliResult:
+    """`mrakit ARGS…` in this process (the lab starts in-process too): exit code, stdout, stderr."""
+    from mrakit.cli import main
+
+    out, err = io.StringIO(), io.StringIO()
+    code = 0
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        try:
+            main([str(a) for a in args])
+        except SystemExit as exc:
+            code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+    return CliResult(code, out.getvalue(), err.getvalue())

@@ -5,8 +5,6 @@ published and really validated. Both are Debian packages that .ci/run installs."
 from __future__ import annotations
 
 import base64
-import contextlib
-import io
 import json
 import os
 import secrets
@@ -20,6 +18,9 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from mrakit_testkit import CliResult as CliResult  # re-exported: the tests import them from here
+from mrakit_testkit import run_cli as run_cli
 
 from mrakit.pki.ca import CertificateAuthority
 from mrakit.pki.certview import CertView
@@ -211,25 +212,6 @@ class Pebble:
         return self._management("/intermediates/0")
 
 
-@dataclass(frozen=True)
-class CliResult:
-    code: int
-    out: str
-    err: str
-
-
-def run_cli(*args: str | Path) -> CliResult:
-    """`mrakit ARGS…` in this process (the lab starts in-process too): exit code, stdout, stderr."""
-    from mrakit.cli import main
-
-    out, err = io.StringIO(), io.StringIO()
-    code = 0
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        try:
-            main([str(a) for a in args])
-        except SystemExit as exc:
-            code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
-    return CliResult(code, out.getvalue(), err.getvalue())
 
 
 # --- what the lab's nodes present and what was written to them ----------------------------------

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
-import io
 import json
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -14,6 +12,8 @@ from typing import Any
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.x509.oid import ExtendedKeyUsageOID
+from mrakit_testkit import CliResult as CliResult  # re-exported: the tests import them from here
+from mrakit_testkit import run_cli as run_cli
 
 from mrakit.lab.state import REQUEST_LOG, LabState
 from mrakit.pki.ca import CertificateAuthority
@@ -28,25 +28,6 @@ PEERS = {"exp-e": (EXPE1, EXPE2), "exp-c": (EXPC1, EXPC2)}
 CLUSTER_FQDN = {"exp-e": "mra.acme.com", "exp-c": "expc.acme.local"}
 
 
-@dataclass(frozen=True)
-class CliResult:
-    code: int
-    out: str
-    err: str
-
-
-def run_cli(*args: str | Path) -> CliResult:
-    """`mrakit ARGS…` in this process (the lab starts in-process too): exit code, stdout, stderr."""
-    from mrakit.cli import main
-
-    out, err = io.StringIO(), io.StringIO()
-    code = 0
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        try:
-            main([str(a) for a in args])
-        except SystemExit as exc:
-            code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
-    return CliResult(code, out.getvalue(), err.getvalue())
 
 
 # --- the lab's request log and state ---------------------------------------------------------------
