@@ -19,20 +19,8 @@ description:
   - Manual steps (restarts, deletes without an API) are returned in RV(manual_steps).
 requirements:
   - the mrakit Python library on the controller (C(pip install 'mrakit[ansible]'))
+extends_documentation_fragment: [mrakit.mra.common]
 options:
-  inventory:
-    description: Path to the mrakit inventory YAML.
-    type: path
-    required: true
-  secrets:
-    description:
-      - Environment variables (name to value) that the inventory's credentials name with C(password_env).
-      - Never logged or returned.
-    type: dict
-    default: {}
-  workers:
-    description: Nodes worked on in parallel (default the inventory's C(defaults.workers)).
-    type: int
   plan:
     description: A plan saved by M(mrakit.mra.plan) (O(mrakit.mra.plan#module:save)) to apply as it is.
     type: path

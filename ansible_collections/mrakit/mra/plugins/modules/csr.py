@@ -14,20 +14,8 @@ description:
     installed and not due) gets no new CSR, so a second run is C(ok).
 requirements:
   - the mrakit Python library on the controller (C(pip install 'mrakit[ansible]'))
+extends_documentation_fragment: [mrakit.mra.common]
 options:
-  inventory:
-    description: Path to the mrakit inventory YAML.
-    type: path
-    required: true
-  secrets:
-    description:
-      - Environment variables (name to value) that the inventory's credentials name with C(password_env).
-      - Never logged or returned.
-    type: dict
-    default: {}
-  workers:
-    description: Nodes worked on in parallel (default the inventory's C(defaults.workers)).
-    type: int
   out:
     description: Folder for the CSRs and their C(manifest.json).
     type: path

@@ -16,20 +16,8 @@ description:
     (and refuse it when a node or the inventory changed since).
 requirements:
   - the mrakit Python library on the controller (C(pip install 'mrakit[ansible]'))
+extends_documentation_fragment: [mrakit.mra.common]
 options:
-  inventory:
-    description: Path to the mrakit inventory YAML.
-    type: path
-    required: true
-  secrets:
-    description:
-      - Environment variables (name to value) that the inventory's credentials name with C(password_env).
-      - Never logged or returned.
-    type: dict
-    default: {}
-  workers:
-    description: Nodes worked on in parallel (default the inventory's C(defaults.workers)).
-    type: int
   limit:
     description:
       - Only plan changes for these clusters (names from the inventory).

@@ -15,13 +15,8 @@ description:
   - A failure leaves the node's old certificate in place and says the step it stopped at
     (C(failed_nodes)); running the task again resumes from there (orders are reused).
   - Check mode only reports what is due (C(changed) when something is).
+extends_documentation_fragment: [mrakit.mra.common]
 options:
-  inventory: {description: Path to the mrakit inventory YAML., type: path, required: true}
-  secrets:
-    description: Environment variables (name to value) the inventory names, e.g. the node passwords and the TSIG
-      secret (acme.dns_update.tsig_secret_env).
-    type: dict
-  workers: {description: Nodes worked on in parallel., type: int}
   clusters: {description: Only these clusters., type: list, elements: str}
   peers: {description: Only these nodes (FQDNs)., type: list, elements: str}
   due_within:
