@@ -100,3 +100,16 @@ def run_cli(*args: str | Path) -> CliResult:
         except SystemExit as exc:
             code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
     return CliResult(code, out.getvalue(), err.getvalue())
+
+
+def cli(capsys: Any, *args: str) -> tuple[int, str, str]:
+    """Run `mrakit ARGS` in this process under pytest's capsys; (exit code, stdout, stderr)."""
+    import pytest
+
+    from mrakit.cli import main
+
+    with pytest.raises(SystemExit) as exit_info:
+        main(list(args))
+    out, err = capsys.readouterr()
+    code = exit_info.value.code
+    return (code if isinstance(code, int) else (0 if code is None else 1)), out, err

@@ -16,21 +16,14 @@ from _doctorkit import (
     rule_book_codes,
     run_cli,
 )
+from mrakit_testkit import cli
 
-from mrakit.cli import main
 from mrakit.rules.registry import RULES
 
 FINDING_KEYS = {"code", "severity", "cluster", "node", "message", "fix", "evidence"}
 SUMMARY_KEYS = {"mode", "nodes", "error", "warning", "info", "handshakes", "disagreements"}
 
 
-def cli(capsys, *args: str) -> tuple[int, str, str]:
-    """Run `mrakit ARGS` in this process; (exit code, stdout, stderr)."""
-    with pytest.raises(SystemExit) as exit_info:
-        main(list(args))
-    out, err = capsys.readouterr()
-    code = exit_info.value.code
-    return (code if isinstance(code, int) else (0 if code is None else 1)), out, err
 
 
 def assert_one_line_error(err: str) -> None:

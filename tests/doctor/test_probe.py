@@ -19,18 +19,10 @@ from _doctorkit import (
     run_cli,
     s_server,
 )
+from mrakit_testkit import cli
 
-from mrakit.cli import main
 from mrakit.pki.ca import CertificateAuthority
 from mrakit.pki.keys import write_private_key
-
-
-def cli(capsys, *args: str) -> tuple[int, str, str]:
-    with pytest.raises(SystemExit) as exit_info:
-        main(list(args))
-    out, err = capsys.readouterr()
-    code = exit_info.value.code
-    return (code if isinstance(code, int) else (0 if code is None else 1)), out, err
 
 
 def certificates_shown(out: str) -> list[dict[str, str]]:

@@ -6,19 +6,10 @@ import json
 import re
 
 import pytest
-from mrakit_testkit import REPO
+from mrakit_testkit import REPO, cli
 from prometheus_client.openmetrics.parser import text_string_to_metric_families as parse_openmetrics
 
-from mrakit.cli import main
 from mrakit.lab.state import REQUEST_LOG
-
-
-def cli(capsys, *args: str) -> tuple[int, str, str]:
-    with pytest.raises(SystemExit) as exit_info:
-        main(list(args))
-    out, err = capsys.readouterr()
-    code = exit_info.value.code
-    return (code if isinstance(code, int) else (0 if code is None else 1)), out, err
 
 
 def assert_one_line_error(err: str, *needles: str) -> None:
