@@ -49,7 +49,7 @@ from mrakit.inventory.load import load_inventory
 from mrakit.inventory.model import Inventory
 from mrakit.lab.seed import init_lab
 from mrakit.observe import observe
-from mrakit.plan import compute_plan, plan
+from mrakit.planner import compute_plan, plan
 
 GOAL = 1.3
 PASSWORDS = {"MRAKIT_EXPRESSWAY_PASSWORD": "bench-exp-pw", "MRAKIT_CUCM_PASSWORD": "bench-ccm-pw"}

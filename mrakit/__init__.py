@@ -35,7 +35,7 @@ from mrakit.desired import desired_state
 from mrakit.doctor import doctor
 from mrakit.inventory.load import load_inventory
 from mrakit.inventory.model import Inventory
-from mrakit.plan import plan
+from mrakit.planner import plan
 
 __all__ = [
     "AdapterError",

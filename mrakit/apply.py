@@ -22,7 +22,7 @@ from mrakit.desired import desired_state
 from mrakit.errors import MrakitError, NodeUnreachable, StalePlanError
 from mrakit.inventory.model import Inventory
 from mrakit.observe import ObservedState, ProgressCallback, observe
-from mrakit.plan import PHASE_CERTS, PHASE_PRUNE, PHASE_TRUST, Action, Plan
+from mrakit.planner import PHASE_CERTS, PHASE_PRUNE, PHASE_TRUST, Action, Plan
 
 Status = Literal["ok", "changed", "failed", "skipped", "manual"]
 
@@ -376,7 +376,7 @@ def apply(
     """Carry out `plan`. A saved plan is refused (StalePlanError) when the inventory or any node's
     observed state changed since it was made. Failures are reported in the result, not raised."""
     from mrakit.adapters.connect import connect
-    from mrakit.plancheck import check_plan_against
+    from mrakit.planner.document import check_plan_against
 
     refuse_other_inventory(plan, inventory)
     check_plan_against(plan, inventory)  # a tampered plan is refused whole, before the first write

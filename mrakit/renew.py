@@ -16,6 +16,7 @@ from mrakit.desired import desired_state
 from mrakit.errors import MrakitError, PkiError
 from mrakit.files import MAX_MANIFEST_BYTES, inside, output_folder, read_limited, write_output
 from mrakit.inventory.model import CertificateFile, Inventory
+from mrakit.observe import ObservedState
 from mrakit.pki.ca import CertificateAuthority
 from mrakit.pki.certview import CLIENT_AUTH, SAN_FIELD_LIMIT, SERVER_AUTH, CertView, san_field_length
 from mrakit.pki.keys import (
@@ -348,6 +349,12 @@ def with_certificates(inventory: Inventory, matched: Sequence[MatchedCertificate
                             else n for n in cluster_c.nodes)
             cucm[name] = replace(cluster_c, publisher=servers[0], subscribers=servers[1:])
     return replace(inventory, expressway=expressway, cucm=cucm)
+
+
+def inventory_with_certificates(inventory: Inventory, directory: str, observed: ObservedState) -> Inventory:
+    """The inventory with the signed certificates of `directory` as the desired ones of their nodes."""
+    pending = {fqdn: o.pending_csr_key for fqdn, o in observed.nodes.items() if o.pending_csr_key}
+    return with_certificates(inventory, match_certificates(inventory, directory, pending))
 
 
 def csr_names(path: str | os.PathLike[str]) -> tuple[str, ...]:

@@ -19,7 +19,7 @@ from mrakit_testkit import EXAMPLE
 from mrakit.errors import MrakitError
 from mrakit.inventory.load import load_inventory
 from mrakit.pki.load import load_certificates_file, load_csr_file, load_private_key_file
-from mrakit.plan import Plan
+from mrakit.planner import Plan
 from mrakit.renew import MANIFEST, read_manifest
 
 # Random examples on a developer's machine (new ones every run); the same examples in CI (CI=true), so
@@ -117,7 +117,7 @@ def test_certificate_key_and_csr_files_from_random_bytes(tmp_path_factory: Any, 
 def _a_plan() -> dict[str, Any]:
     from mrakit.desired import Reason
     from mrakit.pki import CertificateAuthority
-    from mrakit.plan import Action
+    from mrakit.planner import Action
 
     root = CertificateAuthority.create_root("Property Root")
     action = Action(id="1-trust.add-expe1.acme.com-0", phase=1, kind="trust.add", cluster="exp-e",
@@ -159,7 +159,7 @@ def _json_safe(value: Any) -> Any:
 @PROPERTY
 @given(st.lists(st.tuples(st.sampled_from(PLAN_PATHS), structures), min_size=1, max_size=3))
 def test_a_valid_plan_with_random_values_spliced_in(edits: list[tuple[tuple[Any, ...], Any]]) -> None:
-    from mrakit.plancheck import check_plan_against
+    from mrakit.planner.document import check_plan_against
 
     data = copy.deepcopy(A_PLAN)
     for path, value in edits:

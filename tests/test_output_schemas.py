@@ -13,7 +13,7 @@ from mrakit.adapters.connect import connect
 from mrakit.apply import apply
 from mrakit.doctor import doctor
 from mrakit.inventory.load import load_inventory
-from mrakit.plan import Plan, plan
+from mrakit.planner import Plan, plan
 
 SCHEMAS = Path(__file__).resolve().parents[1] / "schemas"
 

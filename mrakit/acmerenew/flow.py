@@ -31,7 +31,7 @@ from mrakit.observe import ObservedState, observe
 from mrakit.pki.certview import CertView
 from mrakit.pki.keys import csr_dns_names, csr_pem, public_key_sha256
 from mrakit.pki.load import load_certificates, load_certificates_file
-from mrakit.plan import Plan, plan
+from mrakit.planner import Plan, plan
 from mrakit.renew import MANIFEST, CsrRequest
 
 

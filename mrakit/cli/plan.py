@@ -26,9 +26,11 @@ from mrakit.files import MAX_PLAN_BYTES, check_output_file, read_limited, write_
 from mrakit.inventory.load import load_inventory
 from mrakit.inventory.model import Inventory
 from mrakit.lock import deployment_lock
-from mrakit.plan import Plan, plan
-from mrakit.plancheck import check_plan_against
+from mrakit.planner import Plan, compute_plan, observe_for_plan, raise_if_unsafe
+from mrakit.planner.document import check_plan_against
+from mrakit.planner.safety import blocking_hazards
 from mrakit.render.plan import RENDERERS, TextPlanRenderer, render_apply_result
+from mrakit.session import Session, session_for
 
 inventory_option = click.option("-i", "--inventory", "inventory_path", required=True,
                                 type=click.Path(dir_okay=False), help="The inventory YAML file.")
@@ -71,15 +73,16 @@ def plan_command(inventory_path: str, out_path: str | None, output_format: str, 
         check_output_file(out_path)  # before the nodes are read, not after
     progress = _progress()
     try:
-        result = plan(inventory, workers=workers, limit=clusters, force=force, certificates_dir=certificates_dir,
-                      progress=progress)
+        with session_for(inventory, None) as session:
+            result = _observe_and_plan(inventory, session, workers, clusters, certificates_dir, progress)
     except BaseException:
         if progress:
             progress.close(failed=True)
         raise
+    unsafe = blocking_hazards(result, force=force)
     if progress:
-        progress.close()
-    if out_path:
+        progress.close(failed=bool(unsafe))  # then the refusal is the last word
+    if out_path and not unsafe:
         write_output(out_path, json.dumps(result.to_dict(), indent=2) + "\n")
     if output_format != "text":
         click.echo(RENDERERS[output_format]().render(result))
@@ -87,6 +90,8 @@ def plan_command(inventory_path: str, out_path: str | None, output_format: str, 
         click.echo(result.summary())
     else:
         click.echo(TextPlanRenderer(colour=colour()).render(result))
+    # An unsafe plan is shown, so it can be reviewed, and then refused (and not saved).
+    raise_if_unsafe(result, force=force)
     if out_path and output_format == "text":
         echo(f"\nsaved to {out_path}; apply it with: mrakit apply {out_path}")
     if result.unreachable:
@@ -141,24 +146,29 @@ def apply_command(inventory_path: str | None, plan_file: str | None, yes: bool, 
         _apply_locked(inventory, saved, yes, workers, force, report_path, certificates_dir)
 
 
+def _observe_and_plan(inventory: Inventory, session: Session, workers: int | None, limit: list[str] | None,
+                      certificates_dir: str | None, progress: Progress | None) -> Plan:
+    inventory, observed = observe_for_plan(inventory, session, workers=workers, progress=progress,
+                                           certificates_dir=certificates_dir)
+    return compute_plan(inventory, observed, limit=limit)
+
+
 def _apply_locked(inventory: Inventory, saved: Plan | None, yes: bool, workers: int | None, force: bool,
                   report_path: str | None, certificates_dir: str | None) -> None:
-    from mrakit.adapters.connect import connect
-
     progress = _progress()
     failed = True
     try:
-        with connect(inventory) as connections:
+        with session_for(inventory, None) as connections:
             if saved is not None:
                 # A stale plan is refused before it is shown: nobody should approve what will not run.
                 refuse_stale(saved, inventory, connections, workers=workers)
                 the_plan = saved
             else:
-                the_plan = plan(inventory, workers=workers, force=force, certificates_dir=certificates_dir,
-                                connections=connections, progress=progress)
+                the_plan = _observe_and_plan(inventory, connections, workers, None, certificates_dir, progress)
             if progress:
-                progress.close()
+                progress.close(failed=bool(blocking_hazards(the_plan, force=force)))
             echo(TextPlanRenderer(colour=colour(), verbose=False).render(the_plan))
+            raise_if_unsafe(the_plan, force=force)  # shown first, so the refusal can be reviewed
             # Nothing to write still gets verified: an apply that exits 0 has checked every trust relation.
             asked = the_plan.has_changes and not yes
             if asked and not click.confirm("\nApply this plan?", default=False):

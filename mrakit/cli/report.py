@@ -13,7 +13,7 @@ from mrakit.cli.common import EXIT_ATTENTION, EXIT_OK, fail, output_options
 from mrakit.doctor import Report, doctor
 from mrakit.inventory.load import load_inventory
 from mrakit.inventory.model import Inventory
-from mrakit.plan import Plan
+from mrakit.planner import Plan
 from mrakit.report.html import render_html
 from mrakit.report.metrics import render_openmetrics
 from mrakit.report.model import ReportModel, build_model

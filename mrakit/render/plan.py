@@ -11,7 +11,7 @@ import click
 
 from mrakit.apply import ApplyResult
 from mrakit.findings import Severity
-from mrakit.plan import Action, Plan
+from mrakit.planner import Action, Plan
 
 _SYMBOL = {"trust.add": "+", "trust.remove": "-", "cert.install": "~", "manual": "!"}
 _COLOUR = {"trust.add": "green", "trust.remove": "red", "cert.install": "yellow", "manual": "magenta"}

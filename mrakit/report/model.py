@@ -19,7 +19,7 @@ from mrakit.inventory.model import Inventory
 from mrakit.observe import ObservedState
 from mrakit.pki.certview import CertView
 from mrakit.pki.chain import ChainReason, ChainResult
-from mrakit.plan import Plan
+from mrakit.planner import Plan
 from mrakit.rules.outlook import ALL_PUBLIC_NO_CLIENT_AUTH, LETS_ENCRYPT_NO_CLIENT_AUTH, LIFETIMES
 
 COLUMNS = ("edge", "control", "cucm")  # traffic flows left to right: Expressway-E | Expressway-C | CUCM

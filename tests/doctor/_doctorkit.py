@@ -147,7 +147,7 @@ class TemplateCache:
 def apply_all(d: Deployment) -> Any:
     """`mrakit plan` + `mrakit apply` through the library; returns the ApplyResult."""
     from mrakit.apply import apply
-    from mrakit.plan import plan
+    from mrakit.planner import plan
 
     inventory = d.inventory()
     result = apply(plan(inventory, environ=PASSWORDS), inventory, environ=PASSWORDS)

@@ -23,7 +23,7 @@ from _doctorkit import (
 )
 
 from mrakit.lab.seed import SCENARIOS
-from mrakit.plan import plan
+from mrakit.planner import plan
 
 OUTLOOK = Counter({("info", "OUT002", EXPE1): 1, ("info", "OUT002", EXPE2): 1})
 

@@ -12,7 +12,7 @@ from mrakit.desired import Reason
 from mrakit.pki import CertificateAuthority
 from mrakit.pki.certview import CertView
 from mrakit.pki.chain import verify_chain
-from mrakit.plan import Action, Plan
+from mrakit.planner import Action, Plan
 from mrakit.render.certs import render_certificate, render_chain_result
 from mrakit.render.plan import RENDERERS
 

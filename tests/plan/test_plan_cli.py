@@ -34,7 +34,7 @@ from mrakit.adapters.connect import Connections
 from mrakit.desired import Reason
 from mrakit.inventory.load import load_inventory
 from mrakit.lab.state import LabState
-from mrakit.plan import Action, Plan
+from mrakit.planner import Action, Plan
 from mrakit.render.plan import JsonPlanRenderer, MarkdownPlanRenderer
 
 GOLDEN = Path(__file__).parent / "golden" / "plan.md"

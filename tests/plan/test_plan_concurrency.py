@@ -24,7 +24,7 @@ from mrakit.errors import LockedError
 from mrakit.inventory.load import load_inventory
 from mrakit.lab.state import LabState
 from mrakit.lock import deployment_lock, lock_path
-from mrakit.plan import plan
+from mrakit.planner import plan
 from mrakit.render.plan import MarkdownPlanRenderer, TextPlanRenderer
 
 

@@ -15,7 +15,7 @@ from mrakit.errors import UnsafePlanError
 from mrakit.inventory.load import load_inventory
 from mrakit.lab.pki import lab_authorities
 from mrakit.lab.state import LabState
-from mrakit.plan import PHASE_PRUNE, plan
+from mrakit.planner import PHASE_PRUNE, plan
 
 PRUNE_C = {"expressway": {"exp-c": {"prune": True}}}
 

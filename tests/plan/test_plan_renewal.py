@@ -13,7 +13,7 @@ from mrakit.adapters.connect import Connections
 from mrakit.apply import apply
 from mrakit.inventory.load import load_inventory
 from mrakit.pki.certview import SERVER_AUTH
-from mrakit.plan import plan
+from mrakit.planner import plan
 
 HALF_AN_HOUR = dt.timedelta(minutes=30)  # the file starts an hour ago: newer, and already valid
 

@@ -7,7 +7,7 @@ from mrakit.apply import apply
 from mrakit.inventory.load import load_inventory
 from mrakit.lab.state import LabState
 from mrakit.pki.load import load_certificates
-from mrakit.plan import plan
+from mrakit.planner import plan
 
 SUB = "cucm-sub1.acme.local"
 PUB = "cucm-pub.acme.local"

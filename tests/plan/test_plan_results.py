@@ -12,7 +12,7 @@ from mrakit.apply import ActionResult, ApplyResult, RelationCheck, apply
 from mrakit.errors import AdapterError
 from mrakit.inventory.load import load_inventory
 from mrakit.pki.certview import CertView
-from mrakit.plan import Action, Plan
+from mrakit.planner import Action, Plan
 
 
 class FakeExpressway:

@@ -16,7 +16,7 @@ from mrakit.adapters.connect import Connections
 from mrakit.apply import apply
 from mrakit.inventory.load import load_inventory
 from mrakit.pki.chain import verify_chain
-from mrakit.plan import PHASE_CERTS, PHASE_TRUST, plan
+from mrakit.planner import PHASE_CERTS, PHASE_TRUST, plan
 
 
 def test_edge_rotation_to_a_new_ca_keeps_the_traversal_zone_up(

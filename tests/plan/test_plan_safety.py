@@ -15,7 +15,7 @@ from mrakit.apply import apply
 from mrakit.errors import AdapterError
 from mrakit.inventory.load import load_inventory
 from mrakit.pki.certview import CertView
-from mrakit.plan import plan
+from mrakit.planner import plan
 
 
 def converged(deployment_path: Path, connections: Connections) -> None:

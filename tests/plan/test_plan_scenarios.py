@@ -33,7 +33,7 @@ from mrakit.apply import apply
 from mrakit.inventory.load import load_inventory
 from mrakit.lab.pki import lab_authorities
 from mrakit.lab.state import LabState
-from mrakit.plan import PHASE_CERTS, PHASE_TRUST, Action, Plan, plan
+from mrakit.planner import PHASE_CERTS, PHASE_TRUST, Action, Plan, plan
 
 Key = tuple[str, str, str | None, str | None]
 

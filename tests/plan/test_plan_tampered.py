@@ -15,7 +15,7 @@ from mrakit.apply import apply
 from mrakit.errors import PlanError
 from mrakit.inventory.load import load_inventory
 from mrakit.lab.state import LabState
-from mrakit.plan import Plan
+from mrakit.planner import Plan
 
 
 def mrakit(*args: str | Path) -> subprocess.CompletedProcess[str]:

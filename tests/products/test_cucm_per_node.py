@@ -25,7 +25,7 @@ from mrakit.pki.ca import BOTH_EKUS, CertificateAuthority
 from mrakit.pki.certview import CertView
 from mrakit.pki.keys import private_key_pem, write_private_key
 from mrakit.pki.load import load_certificates, load_csr_file
-from mrakit.plan import plan
+from mrakit.planner import plan
 from mrakit.renew import request_csrs
 
 

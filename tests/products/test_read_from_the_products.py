@@ -15,7 +15,7 @@ from mrakit.adapters.connect import connect
 from mrakit.doctor import doctor
 from mrakit.inventory.load import load_inventory
 from mrakit.lab.state import LabState
-from mrakit.plan import plan
+from mrakit.planner import plan
 from mrakit.renew import request_csrs
 
 PROFILE = "secure-dx80.acme.local"

@@ -19,7 +19,7 @@ from mrakit.inventory.load import load_inventory
 from mrakit.lab.state import LabState
 from mrakit.pki.ca import BOTH_EKUS, CertificateAuthority
 from mrakit.pki.certview import SERVER_AUTH
-from mrakit.plan import plan
+from mrakit.planner import plan
 
 
 def renew_control_cluster(path: Path, ekus: tuple[str, ...]) -> CertificateAuthority:

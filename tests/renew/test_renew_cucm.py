@@ -12,7 +12,7 @@ from mrakit.handshake import probe
 from mrakit.inventory.load import load_inventory
 from mrakit.lab.pki import lab_authorities
 from mrakit.pki.load import load_certificate_file, load_csr_file
-from mrakit.plan import plan
+from mrakit.planner import plan
 from mrakit.renew import csr_names, read_manifest
 
 SUB = "cucm-sub1.acme.local"

@@ -17,7 +17,7 @@ from mrakit.inventory.load import load_inventory
 from mrakit.lab.state import LabState
 from mrakit.observe import observe
 from mrakit.pki.load import load_certificate_file, load_certificates_file, load_csr_file
-from mrakit.plan import plan
+from mrakit.planner import plan
 from mrakit.renew import csr_names, read_manifest
 
 

@@ -13,7 +13,7 @@ from mrakit.errors import MrakitError, UnsafePlanError
 from mrakit.inventory.load import load_inventory
 from mrakit.lab.pki import lab_authorities
 from mrakit.pki.load import load_certificate_file
-from mrakit.plan import plan
+from mrakit.planner import plan
 from mrakit.renew import read_manifest, sign_csrs
 
 X15_3 = {"expressway": {"exp-e": {"version": "X15.3"}, "exp-c": {"version": "X15.3"}}}

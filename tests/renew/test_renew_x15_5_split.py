@@ -10,7 +10,7 @@ from _renewkit import EXPC1, EXPC2, PEERS, make_test_ca, request_log, run_cli, w
 from mrakit.inventory.load import load_inventory
 from mrakit.lab.state import LabState
 from mrakit.pki.load import load_certificate_file, load_certificates
-from mrakit.plan import plan
+from mrakit.planner import plan
 from mrakit.renew import read_manifest
 
 CONTROL, EDGE = PEERS["exp-c"], PEERS["exp-e"]

@@ -11,7 +11,7 @@ from _reportkit import PASSWORDS, failing_relations, open_in_chromium, run_docto
 
 from mrakit.apply import apply
 from mrakit.inventory.load import load_inventory
-from mrakit.plan import plan
+from mrakit.planner import plan
 from mrakit.report.html import render_html
 from mrakit.report.model import build_model
 

@@ -14,7 +14,7 @@ from prometheus_client.parser import text_string_to_metric_families as parse_pro
 from mrakit.doctor import doctor
 from mrakit.inventory.load import load_inventory
 from mrakit.lab.state import LabState
-from mrakit.plan import plan
+from mrakit.planner import plan
 from mrakit.report.html import COLLAPSE_AT, render_html
 from mrakit.report.metrics import render_openmetrics
 from mrakit.report.model import (

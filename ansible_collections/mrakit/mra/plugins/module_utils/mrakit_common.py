@@ -81,7 +81,7 @@ def read_plan(path: str) -> Any:
     import json
 
     from mrakit.errors import MrakitError
-    from mrakit.plan import Plan
+    from mrakit.planner import Plan
 
     try:
         with open(path, encoding="utf-8") as handle:

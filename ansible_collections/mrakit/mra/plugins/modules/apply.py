@@ -132,8 +132,7 @@ def main() -> None:
         from mrakit.adapters.connect import connect
         from mrakit.apply import apply, refuse_other_inventory, refuse_stale
         from mrakit.lock import deployment_lock
-        from mrakit.observe import observe
-        from mrakit.plan import compute_plan, inventory_with_certificates
+        from mrakit.planner import compute_plan, observe_for_plan, raise_if_unsafe
 
         inventory = load(module)
         env = environment(module)
@@ -149,12 +148,11 @@ def main() -> None:
                 observed = refuse_stale(saved, inventory, connections, workers=module.params["workers"])
                 the_plan = saved
             else:
-                observed = observe(inventory, connections.expressway, connections.cucm,
-                                   workers=module.params["workers"])
-                if module.params["certificates"]:
-                    desired_inventory = inventory_with_certificates(inventory, module.params["certificates"],
-                                                                    observed)
-                the_plan = compute_plan(desired_inventory, observed, force=module.params["force"])
+                desired_inventory, observed = observe_for_plan(inventory, connections,
+                                                               workers=module.params["workers"],
+                                                               certificates_dir=module.params["certificates"])
+                the_plan = compute_plan(desired_inventory, observed)
+                raise_if_unsafe(the_plan, force=module.params["force"])
             manual = [{"node": a.node, "summary": a.summary, "instructions": a.instructions}
                       for a in the_plan.actions if a.kind == "manual"]
             diff = plan_diff(the_plan, observed) if module._diff else None

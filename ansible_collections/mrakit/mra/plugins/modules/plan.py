@@ -106,7 +106,7 @@ def main() -> None:
     try:
         import json
 
-        from mrakit.plan import plan
+        from mrakit.planner import plan
 
         inventory = load(module)
         result = plan(inventory, workers=module.params["workers"], limit=module.params["limit"],

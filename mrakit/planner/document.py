@@ -18,7 +18,7 @@ from mrakit.errors import PkiError, PlanError
 
 if TYPE_CHECKING:
     from mrakit.inventory.model import Inventory
-    from mrakit.plan import Plan
+    from mrakit.planner.model import Plan
 
 ACTION_KINDS = ("trust.add", "trust.remove", "cert.install", "manual")
 PHASE_OF_KIND = {"trust.add": 1, "cert.install": 2, "trust.remove": 4}
