@@ -4,10 +4,12 @@ the REST adapters (no known delete call) every removal is a manual step and appl
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
 from _plankit import CONTROL, EDGE, EXPC1, EXPC2, NewCa, rotate_cluster, trust_fingerprints
+from mrakit_testkit import run_cli
 
 from mrakit.adapters.connect import Connections
 from mrakit.apply import apply
@@ -15,7 +17,8 @@ from mrakit.errors import UnsafePlanError
 from mrakit.inventory.load import load_inventory
 from mrakit.lab.pki import lab_authorities
 from mrakit.lab.state import LabState
-from mrakit.planner import PHASE_PRUNE, plan
+from mrakit.observe import observe
+from mrakit.planner import PHASE_PRUNE, compute_plan, plan, raise_if_unsafe
 
 PRUNE_C = {"expressway": {"exp-c": {"prune": True}}}
 
@@ -75,6 +78,37 @@ def test_removal_brake(make_deployment: Callable[..., Any], lab_connections: Cal
         plan(inventory, connections=connections)
     forced = plan(inventory, connections=connections, force=True)
     assert len([a for a in forced.actions if a.phase == PHASE_PRUNE and a.node == EXPC1]) == 3
+
+
+def test_an_unsafe_plan_is_shown_then_refused(make_deployment: Callable[..., Any],
+                                              lab_connections: Callable[..., Connections], tmp_path: Path) -> None:
+    deployment = make_deployment("missing-intermediate", PRUNE_C)
+    connections = lab_connections(deployment.path)
+    converge(deployment.path, connections)
+    strays = [NewCa.create(f"Stray {n}").root.cert for n in range(3)]
+    for stray in strays:
+        connections.expressway[EXPC1].add_trusted_ca(stray)
+    inventory = load_inventory(deployment.path)
+    observed = observe(inventory, connections.expressway, connections.cucm)
+
+    # Built whole: the removals are in it, and what makes it unsafe is data beside them.
+    unsafe = compute_plan(inventory, observed)
+    assert {a.fingerprint for a in unsafe.actions if a.phase == PHASE_PRUNE} == {s.fingerprint_sha256 for s in strays}
+    assert [(h.node, h.overridable) for h in unsafe.hazards] == [(EXPC1, True)]
+    with pytest.raises(UnsafePlanError, match="remove 3 of 7 entries"):
+        raise_if_unsafe(unsafe)
+    raise_if_unsafe(unsafe, force=True)
+
+    saved = tmp_path / "plan.json"
+    refused = run_cli("plan", "-i", str(deployment.path), "-o", str(saved), "-q")
+    assert refused.code == 1
+    assert refused.out.startswith("Plan: 3 manual steps")  # the plan a reviewer needs to see, printed first
+    assert refused.err.strip().splitlines() == [
+        f"mrakit: error: the plan would remove 3 of 7 entries from the trusted_ca list of {EXPC1} (more than 30%); "
+        "review it and re-run with --force"]
+    assert not saved.exists()  # refused plans are not saved for a later apply
+    assert run_cli("plan", "-i", str(deployment.path), "-o", str(saved), "-q", "--force").code == 0
+    assert saved.exists()
 
 
 def test_prune_keeps_what_the_current_chain_needs_during_a_rotation(
