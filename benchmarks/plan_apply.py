@@ -43,13 +43,13 @@ from typing import Any
 
 import yaml
 
-from mrakit.adapters.connect import Connections, connect
 from mrakit.apply import apply
 from mrakit.inventory.load import load_inventory
 from mrakit.inventory.model import Inventory
 from mrakit.lab.seed import init_lab
 from mrakit.observe import observe
 from mrakit.plan import compute_plan, plan
+from mrakit.session import Session, connect
 
 GOAL = 1.3
 PASSWORDS = {"MRAKIT_EXPRESSWAY_PASSWORD": "bench-exp-pw", "MRAKIT_CUCM_PASSWORD": "bench-ccm-pw"}
@@ -142,7 +142,7 @@ def measured(path: Path) -> Iterator[dict[str, float]]:
 
 
 @contextmanager
-def lab_connections(path: Path, separate: bool) -> Iterator[Connections]:
+def lab_connections(path: Path, separate: bool) -> Iterator[Session]:
     """Adapters to the fleet's lab: in this process, or in its own (`mrakit lab serve`), as real nodes are."""
     inventory = load_inventory(path)
     if not separate:
@@ -203,7 +203,7 @@ def plan_cpu_per_node(path: Path, repeat: int) -> tuple[float, float, int, int]:
     path.write_text(yaml.safe_dump(data, sort_keys=False))
     init_lab(path, "fresh")
     inventory = load_inventory(path)
-    connections: Connections
+    connections: Session
     with connect(inventory) as connections:
         observed = observe(inventory, connections.expressway, connections.cucm, workers=16)
     assert not observed.failed()

@@ -37,6 +37,7 @@ from mrakit.pki.load import load_certificates
 from mrakit.rules.context import CheckContext
 from mrakit.rules.eku import client_certificate_ekus, server_certificate_ekus
 from mrakit.rules.topology import check_topology_drift
+from mrakit.session import Session, session_for
 
 FORMAT_VERSION = 1
 ActionKind = Literal["trust.add", "trust.remove", "cert.install", "manual"]
@@ -879,24 +880,17 @@ def plan(
     force: bool = False,
     environ: Mapping[str, str] | None = None,
     progress: ProgressCallback | None = None,
-    connections: Any = None,
+    connections: Session | None = None,
     certificates_dir: str | None = None,
 ) -> Plan:
     """Observe every node (in parallel) and plan. Opens and closes its own connections (and an
     in-process lab for `connection: lab`) unless `connections` is given. `certificates_dir` holds
     signed certificates to install, matched to their nodes by public key (see mrakit.renew)."""
-    from mrakit.adapters.connect import connect
-
-    own = connections is None
-    conns = connect(inventory, environ=environ) if own else connections
-    try:
-        observed = observe(inventory, conns.expressway, conns.cucm, workers=workers, progress=progress)
-        if certificates_dir is not None:
-            inventory = inventory_with_certificates(inventory, certificates_dir, observed)
-        return compute_plan(inventory, observed, limit=limit, force=force)
-    finally:
-        if own:
-            conns.close()
+    with session_for(inventory, connections, environ=environ) as session:
+        observed = observe(inventory, session.expressway, session.cucm, workers=workers, progress=progress)
+    if certificates_dir is not None:
+        inventory = inventory_with_certificates(inventory, certificates_dir, observed)
+    return compute_plan(inventory, observed, limit=limit, force=force)
 
 
 def inventory_with_certificates(inventory: Inventory, directory: str, observed: ObservedState) -> Inventory:

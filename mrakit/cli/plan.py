@@ -29,6 +29,7 @@ from mrakit.lock import deployment_lock
 from mrakit.plan import Plan, plan
 from mrakit.plancheck import check_plan_against
 from mrakit.render.plan import RENDERERS, TextPlanRenderer, render_apply_result
+from mrakit.session import connect
 
 inventory_option = click.option("-i", "--inventory", "inventory_path", required=True,
                                 type=click.Path(dir_okay=False), help="The inventory YAML file.")
@@ -143,8 +144,6 @@ def apply_command(inventory_path: str | None, plan_file: str | None, yes: bool, 
 
 def _apply_locked(inventory: Inventory, saved: Plan | None, yes: bool, workers: int | None, force: bool,
                   report_path: str | None, certificates_dir: str | None) -> None:
-    from mrakit.adapters.connect import connect
-
     progress = _progress()
     failed = True
     try:

@@ -20,12 +20,12 @@ from _plankit import (
     write_fleet,
 )
 
-from mrakit.adapters.connect import connect
 from mrakit.apply import apply
 from mrakit.inventory.load import load_inventory
 from mrakit.lab.seed import init_lab
 from mrakit.lab.state import LabState
 from mrakit.plan import Plan, plan
+from mrakit.session import connect
 
 PAIRS = 12  # 12 edge + 12 control clusters, 2 peers each: 48 Expressways, plus a publisher and a subscriber
 DOWN = control_peer(3, 2)

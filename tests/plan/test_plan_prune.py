@@ -9,25 +9,25 @@ from typing import Any
 import pytest
 from _plankit import CONTROL, EDGE, EXPC1, EXPC2, NewCa, rotate_cluster, trust_fingerprints
 
-from mrakit.adapters.connect import Connections
 from mrakit.apply import apply
 from mrakit.errors import UnsafePlanError
 from mrakit.inventory.load import load_inventory
 from mrakit.lab.pki import lab_authorities
 from mrakit.lab.state import LabState
 from mrakit.plan import PHASE_PRUNE, plan
+from mrakit.session import Session
 
 PRUNE_C = {"expressway": {"exp-c": {"prune": True}}}
 
 
-def converge(path: Any, connections: Connections) -> None:
+def converge(path: Any, connections: Session) -> None:
     inventory = load_inventory(path)
     assert not apply(plan(inventory, connections=connections), inventory, connections=connections).failed
 
 
 @pytest.mark.parametrize("prune", [True, False], ids=["prune", "no-prune"])
 def test_stray_and_duplicate_entries(make_deployment: Callable[..., Any],
-                                     lab_connections: Callable[..., Connections], prune: bool) -> None:
+                                     lab_connections: Callable[..., Session], prune: bool) -> None:
     deployment = make_deployment("missing-intermediate", PRUNE_C if prune else None)
     connections = lab_connections(deployment.path)
     lab = connections.lab
@@ -64,7 +64,7 @@ def test_stray_and_duplicate_entries(make_deployment: Callable[..., Any],
     assert trust_fingerprints(LabState.load(state_dir)) == before
 
 
-def test_removal_brake(make_deployment: Callable[..., Any], lab_connections: Callable[..., Connections]) -> None:
+def test_removal_brake(make_deployment: Callable[..., Any], lab_connections: Callable[..., Session]) -> None:
     deployment = make_deployment("missing-intermediate", PRUNE_C)
     connections = lab_connections(deployment.path)
     converge(deployment.path, connections)
@@ -78,7 +78,7 @@ def test_removal_brake(make_deployment: Callable[..., Any], lab_connections: Cal
 
 
 def test_prune_keeps_what_the_current_chain_needs_during_a_rotation(
-        make_deployment: Callable[..., Any], lab_connections: Callable[..., Connections]) -> None:
+        make_deployment: Callable[..., Any], lab_connections: Callable[..., Session]) -> None:
     deployment = make_deployment("missing-intermediate",
                                  {**PRUNE_C, "defaults": {"max_removal_ratio": 0.5}})
     connections = lab_connections(deployment.path)

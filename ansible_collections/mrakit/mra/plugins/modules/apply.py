@@ -129,11 +129,11 @@ def main() -> None:
         import contextlib
         import json
 
-        from mrakit.adapters.connect import connect
         from mrakit.apply import apply, refuse_other_inventory, refuse_stale
         from mrakit.lock import deployment_lock
         from mrakit.observe import observe
         from mrakit.plan import compute_plan, inventory_with_certificates
+        from mrakit.session import connect
 
         inventory = load(module)
         env = environment(module)
