@@ -9,19 +9,11 @@ from typing import Any
 
 import pytest
 import yaml
-from _plankit import (
-    NewCa,
-    control_peer,
-    csr_in_state,
-    edge_peer,
-    parse,
-    rotate_cluster,
-    trust_fingerprints,
-    write_fleet,
-)
+from _plankit import NewCa, csr_in_state, parse, rotate_cluster, trust_fingerprints
 
 from mrakit.apply import apply
 from mrakit.inventory.load import load_inventory
+from mrakit.lab.fleet import control_peer, edge_peer, write_fleet
 from mrakit.lab.seed import init_lab
 from mrakit.lab.state import LabState
 from mrakit.plan import Plan, plan
