@@ -34,7 +34,7 @@ class Session:
 
     expressway: dict[str, ExpresswayApi] = field(default_factory=dict)
     cucm: dict[str, CucmApi] = field(default_factory=dict)
-    closers: list[Callable[[], None]] = field(default_factory=list)  # run by close(), last first
+    closers: list[Callable[[], None]] = field(default_factory=list, repr=False)  # run by close(), last first
 
     def on_close(self, closer: Callable[[], None]) -> None:
         self.closers.append(closer)
