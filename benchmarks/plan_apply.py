@@ -39,59 +39,24 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import yaml
 
-from mrakit.adapters.connect import Connections, connect
 from mrakit.apply import apply
 from mrakit.inventory.load import load_inventory
 from mrakit.inventory.model import Inventory
+from mrakit.lab import fleet
 from mrakit.lab.seed import init_lab
 from mrakit.observe import observe
 from mrakit.planner import compute_plan, plan
+from mrakit.session import Session, connect
 
 GOAL = 1.3
 PASSWORDS = {"MRAKIT_EXPRESSWAY_PASSWORD": "bench-exp-pw", "MRAKIT_CUCM_PASSWORD": "bench-ccm-pw"}
 
 
-def fleet(pairs: int, cucm_clusters: int, latency_ms: float) -> dict[str, Any]:
-    expressway: dict[str, Any] = {}
-    for i in range(pairs):
-        expressway[f"edge-{i}"] = {
-            "role": "edge", "version": "X15.5.1", "cluster_fqdn": f"mra{i}.example.com",
-            "peers": [{"fqdn": f"e{i}-{p}.example.com"} for p in (1, 2)]}
-    for i in range(pairs):
-        expressway[f"ctl-{i}"] = {
-            "role": "control", "version": "X15.5.1", "cluster_fqdn": f"c{i}.example.net",
-            "domains": [f"site{i}.example.com"], "traversal": f"edge-{i}", "cucm": [f"cucm-{i % cucm_clusters}"],
-            "peers": [{"fqdn": f"c{i}-{p}.example.net"} for p in (1, 2)]}
-    cucm = {f"cucm-{k}": {"version": "15.0.1", "publisher": {"fqdn": f"pub{k}.example.net"},
-                          "subscribers": [{"fqdn": f"sub{k}.example.net"}], "tls_verify": True,
-                          "secure_registration": True} for k in range(min(cucm_clusters, pairs))}
-    return {
-        "version": 1,
-        "defaults": {
-            "connection": "lab", "workers": 16,
-            "credentials": {"expressway": {"username": "admin", "password_env": "MRAKIT_EXPRESSWAY_PASSWORD"},
-                            "cucm": {"username": "ccmadmin", "password_env": "MRAKIT_CUCM_PASSWORD"}},
-            "api_tls": {"verify": True, "ca_bundle": "pki/mgmt-ca.pem"},
-        },
-        "authorities": {"private-chain": {"file": "pki/private-chain.pem"},
-                        "public-chain": {"file": "pki/public-chain.pem"}},
-        "expressway": expressway,
-        "cucm": cucm,
-        "endpoints": {"phones": True, "jabber": True, "tc_endpoints": False},
-        "lab": {"latency_ms": latency_ms, "seed": 1,
-                "authorities": {"private-chain": "private_chain", "public-chain": "public_chain"}},
-    }
-
-
 def write_fleet(directory: Path, pairs: int, cucm_clusters: int, latency_ms: float) -> Path:
-    directory.mkdir(parents=True, exist_ok=True)
-    path = directory / "inventory.yaml"
-    path.write_text(yaml.safe_dump(fleet(pairs, cucm_clusters, latency_ms), sort_keys=False))
-    return path
+    return fleet.write_fleet(directory, pairs, cucm_clusters, {"latency_ms": latency_ms, "seed": 1}, workers=16)
 
 
 def node_count(inventory: Inventory) -> int:
@@ -142,7 +107,7 @@ def measured(path: Path) -> Iterator[dict[str, float]]:
 
 
 @contextmanager
-def lab_connections(path: Path, separate: bool) -> Iterator[Connections]:
+def lab_connections(path: Path, separate: bool) -> Iterator[Session]:
     """Adapters to the fleet's lab: in this process, or in its own (`mrakit lab serve`), as real nodes are."""
     inventory = load_inventory(path)
     if not separate:
@@ -203,7 +168,7 @@ def plan_cpu_per_node(path: Path, repeat: int) -> tuple[float, float, int, int]:
     path.write_text(yaml.safe_dump(data, sort_keys=False))
     init_lab(path, "fresh")
     inventory = load_inventory(path)
-    connections: Connections
+    connections: Session
     with connect(inventory) as connections:
         observed = observe(inventory, connections.expressway, connections.cucm, workers=16)
     assert not observed.failed()

@@ -23,6 +23,8 @@ from mrakit.errors import MrakitError, NodeUnreachable, StalePlanError
 from mrakit.inventory.model import Inventory
 from mrakit.observe import ObservedState, ProgressCallback, observe
 from mrakit.planner import PHASE_CERTS, PHASE_PRUNE, PHASE_TRUST, Action, Plan
+from mrakit.planner.document import check_plan_against
+from mrakit.session import Session, session_for
 
 Status = Literal["ok", "changed", "failed", "skipped", "manual"]
 
@@ -177,7 +179,7 @@ def verify_relations(inventory: Inventory, observed: ObservedState,
 
 
 class _Applier:
-    def __init__(self, plan: Plan, connections: Any, workers: int, progress: ProgressCallback | None) -> None:
+    def __init__(self, plan: Plan, connections: Session, workers: int, progress: ProgressCallback | None) -> None:
         self.plan = plan
         self.connections = connections
         self.workers = max(1, workers)
@@ -238,9 +240,9 @@ class _Applier:
             return True
         cucm = self.connections.cucm[action.node]
         if action.kind == "trust.add":
-            cucm.add_trusted_certificate(action.store, certs[0])
+            cucm.add_trusted_certificate(action.store or "", certs[0])
         elif action.kind == "trust.remove":
-            cucm.remove_trusted_certificate(action.store, certs[0])
+            cucm.remove_trusted_certificate(action.store or "", certs[0])
         elif action.kind == "cert.install":
             cucm.install_identity_certificate(CUCM_SERVICE_OF_KIND[action.certificate_kind or "tomcat"], certs)
         return True
@@ -347,7 +349,7 @@ def refuse_other_inventory(plan: Plan, inventory: Inventory) -> None:
     raise StalePlanError(f"the plan is stale: {inventory.path} changed since it was made (plan again)")
 
 
-def refuse_stale(plan: Plan, inventory: Inventory, connections: Any, *,
+def refuse_stale(plan: Plan, inventory: Inventory, connections: Session, *,
                  workers: int | None = None) -> ObservedState:
     """Refuse (StalePlanError) a saved plan whose inventory or any node's observed state changed;
     return what was observed."""
@@ -368,22 +370,17 @@ def apply(
     workers: int | None = None,
     progress: ProgressCallback | None = None,
     environ: Mapping[str, str] | None = None,
-    connections: Any = None,
+    connections: Session | None = None,
     check_stale: bool = True,
     verify: bool = True,
     replication_timeout: float = 120.0,
 ) -> ApplyResult:
     """Carry out `plan`. A saved plan is refused (StalePlanError) when the inventory or any node's
     observed state changed since it was made. Failures are reported in the result, not raised."""
-    from mrakit.adapters.connect import connect
-    from mrakit.planner.document import check_plan_against
-
     refuse_other_inventory(plan, inventory)
     check_plan_against(plan, inventory)  # a tampered plan is refused whole, before the first write
-    own = connections is None
-    conns = connect(inventory, environ=environ) if own else connections
     workers = workers or inventory.defaults.workers
-    try:
+    with session_for(inventory, connections, environ=environ) as conns:
         if check_stale:
             refuse_stale(plan, inventory, conns, workers=workers)
         applier = _Applier(plan, conns, workers, progress)
@@ -400,6 +397,3 @@ def apply(
         ordered = tuple(applier.results[a.id] for a in plan.actions if a.id in applier.results)
         return ApplyResult(ordered, verification.checks, unreachable, verification.not_judged,
                            verification.not_judged_why, verification.out_of_scope)
-    finally:
-        if own:
-            conns.close()

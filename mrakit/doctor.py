@@ -3,6 +3,7 @@ beside the chain verdicts."""
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import os
 import ssl
@@ -39,6 +40,7 @@ from mrakit.rules.trust import (
     relation_verdict,
     relations_with_subscribers,
 )
+from mrakit.session import Session, session_for
 
 Check = Callable[[CheckContext], list[Finding]]
 OFFLINE_CHECKS: tuple[Check, ...] = (check_temporary, check_public_edge, check_outlook)
@@ -110,30 +112,19 @@ class _Identity:
 class _Prover:
     """Collects identities (certificate + key) and listener addresses, then shakes hands."""
 
-    def __init__(self, inventory: Inventory, observed: ObservedState, connections: Any, at: dt.datetime) -> None:
+    def __init__(self, inventory: Inventory, observed: ObservedState, session: Session, at: dt.datetime) -> None:
         self.inventory = inventory
         self.observed = observed
         self.at = at
-        self.lab = getattr(connections, "lab", None)
+        self.session = session
         self.identities: dict[tuple[str, str], _Identity] = {}
         self.leaf_only = send_own_certificate_only(ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT))
         self.load_identities()
 
     def load_identities(self) -> None:
-        if self.lab is not None:
-            from mrakit.pki.load import load_certificates
-
-            with self.lab.state.lock:
-                for fqdn, node in self.lab.state.expressway.items():
-                    self.identities[(fqdn, "server")] = _Identity(
-                        fqdn, load_certificates(node.server_chain[0].encode())[0], node.server_key)
-                    if node.client_chain:
-                        self.identities[(fqdn, "client")] = _Identity(
-                            fqdn, load_certificates(node.client_chain[0].encode())[0], node.client_key)
-                for fqdn, cnode in self.lab.state.cucm.items():
-                    self.identities[(fqdn, "callmanager")] = _Identity(
-                        fqdn, load_certificates(cnode.identities["CallManager"][0].encode())[0],
-                        cnode.identity_keys["CallManager"])
+        held = self.session.node_identities()  # the lab's nodes show theirs
+        if held is not None:
+            self.identities = {(fqdn, kind): _Identity(fqdn, cert, key) for (fqdn, kind), (cert, key) in held.items()}
             return
         for cluster in self.inventory.expressway.values():
             for peer in cluster.peers:
@@ -149,13 +140,9 @@ class _Prover:
                                                                        private_key_pem(key).decode("ascii"))
 
     def address(self, fqdn: str, listener: str) -> tuple[str, int] | None:
-        if self.lab is not None:
-            endpoint = self.lab.endpoints.get(fqdn)
-            port = endpoint.tls.get(listener) if endpoint else None
-            return ("127.0.0.1", port) if port else None
         addresses = {p.fqdn: p.address for c in self.inventory.expressway.values() for p in c.peers}
         addresses.update({n.fqdn: n.address for c in self.inventory.cucm.values() for n in c.nodes})
-        return (addresses.get(fqdn) or fqdn, DEFAULT_PORTS[listener])
+        return self.session.tls_address(fqdn, listener, (addresses.get(fqdn) or fqdn, DEFAULT_PORTS[listener]))
 
     def client_identity(self, fqdn: str) -> _Identity | None:
         return self.identities.get((fqdn, "client")) or self.identities.get((fqdn, "server"))
@@ -284,7 +271,7 @@ def doctor(
     offline: bool = False,
     node: str | None = None,
     phone_roots: str | os.PathLike[str] | None = None,
-    connections: Any = None,
+    connections: Session | None = None,
     environ: Mapping[str, str] | None = None,
     workers: int | None = None,
     handshakes: bool = True,
@@ -297,15 +284,10 @@ def doctor(
     observed: ObservedState | None = None
     proofs: list[Proof] = []
     findings: list[Finding] = []
-    own = False
-    if not offline:
-        from mrakit.adapters.connect import connect
-
-        own = connections is None
-        connections = connect(inventory, environ=environ) if own else connections
-    try:
-        if not offline:
-            observed = observe(inventory, connections.expressway, connections.cucm, workers=workers)
+    with contextlib.ExitStack() as stack:
+        session = None if offline else stack.enter_context(session_for(inventory, connections, environ=environ))
+        if session is not None:
+            observed = observe(inventory, session.expressway, session.cucm, workers=workers)
             for failed in observed.failed():
                 findings.append(Finding("NET001", Severity.ERROR, f"could not read {failed.node}: {failed.error}",
                                         fix="check address, credentials and API access", cluster=failed.cluster,
@@ -320,12 +302,9 @@ def doctor(
         findings += desired.all_findings()
         for check in OFFLINE_CHECKS + (ONLINE_CHECKS if observed else ()):
             findings += check(ctx)
-        if observed is not None and handshakes:
-            proofs = _Prover(inventory, observed, connections, when).run(workers or inventory.defaults.workers)
+        if session is not None and observed is not None and handshakes:
+            proofs = _Prover(inventory, observed, session, when).run(workers or inventory.defaults.workers)
             findings += _disagreements(proofs)
-    finally:
-        if own and connections is not None:
-            connections.close()
     unique = list({(f.code, f.node, f.message): f for f in findings}.values())
     if node:
         unique = [f for f in unique if f.node == node]

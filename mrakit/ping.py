@@ -10,17 +10,17 @@ import time
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
-from mrakit.adapters.connect import connect
 from mrakit.adapters.cucm_rest import CucmRest
 from mrakit.adapters.expressway_rest import ExpresswayRest
 from mrakit.adapters.rest import RestClient
 from mrakit.errors import AuthError, MrakitError
 from mrakit.inventory.model import Inventory
-from mrakit.lab.server import Lab
+from mrakit.session import connect
 
+_Rest = TypeVar("_Rest", ExpresswayRest, CucmRest)
 STEPS = ("resolve", "tcp", "tls", "login", "api", "read")
 
 
@@ -148,16 +148,24 @@ def _ping(node: str, cluster: str, api: str, client: RestClient, product: str,
                       time.monotonic() - started)
 
 
+def _rest(adapter: object, rest: type[_Rest], inventory: Inventory) -> _Rest:
+    """Ping checks the transport of REST APIs: adapters of another kind have none to check."""
+    if not isinstance(adapter, rest):
+        raise MrakitError(f"{inventory.path}: ping checks REST management APIs; the connection kind "
+                          f"{inventory.defaults.connection!r} gives {type(adapter).__name__} adapters")
+    return adapter
+
+
 def ping(inventory: Inventory, *, environ: Mapping[str, str] | None = None, workers: int | None = None,
-         timeout: float = 5.0, lab: Lab | None = None) -> list[PingResult]:
+         timeout: float = 5.0, **options: Any) -> list[PingResult]:
     """Every node's APIs, checked step by step; no write is made. Passwords are read from where the
-    inventory says (a missing one is an InventoryError before anything is contacted). `lab`: a lab
-    already running, for lab inventories (else one is started for the check)."""
+    inventory says (a missing one is an InventoryError before anything is contacted). `options`: those
+    of the inventory's connection kind (the lab's `lab=`: a lab already running, else one is started)."""
     jobs: list[Callable[[], PingResult]] = []
-    with connect(inventory, environ=environ, attempts=1, max_retry_seconds=timeout, lab=lab) as connections:
+    with connect(inventory, environ=environ, attempts=1, max_retry_seconds=timeout, **options) as connections:
         for cluster in inventory.expressway.values():
             for peer in cluster.peers:
-                adapter: ExpresswayRest = connections.expressway[peer.fqdn]
+                adapter = _rest(connections.expressway[peer.fqdn], ExpresswayRest, inventory)
 
                 def read_expressway(a: ExpresswayRest = adapter) -> str:
                     return f"{len(a.trusted_cas())} trusted CA(s) readable"
@@ -166,7 +174,7 @@ def ping(inventory: Inventory, *, environ: Mapping[str, str] | None = None, work
                     a.node, c, "Expressway REST", a.client, "Expressway", a.version, r, timeout))
         for cucm in inventory.cucm.values():
             for server in cucm.nodes:
-                cucm_adapter: CucmRest = connections.cucm[server.fqdn]
+                cucm_adapter = _rest(connections.cucm[server.fqdn], CucmRest, inventory)
 
                 def read_trust(a: CucmRest = cucm_adapter) -> str:
                     return f"{len(a.trusted_certificates('tomcat-trust'))} tomcat-trust certificate(s) readable"

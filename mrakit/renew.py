@@ -3,6 +3,7 @@ and private test CAs, and matching signed certificates back to their nodes by pu
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import json
 import os
@@ -30,6 +31,7 @@ from mrakit.pki.keys import (
 )
 from mrakit.pki.load import load_certificate_file, load_certificates_file, load_csr_file, load_private_key_file
 from mrakit.rules.eku import server_certificate_ekus
+from mrakit.session import Session, kind_issuer, session_for
 
 MANIFEST = "manifest.json"
 CUCM_SERVICES = CUCM_SERVICE_OF_KIND
@@ -97,15 +99,13 @@ def request_csrs(
     client: bool = False,
     local_key: bool = False,
     expressway: bool = True,
-    connections: Any = None,
+    connections: Session | None = None,
     environ: Mapping[str, str] | None = None,
 ) -> list[CsrRequest]:
     """One CSR per selected Expressway peer (its server certificate, or with `client` its X15.5
     client certificate) and per CUCM publisher for each of `cucm_services`, with the SANs mrakit
     computes. On the box by default (the key never leaves it); `local_key` writes the key here, 0600.
     Refuses, before asking any node, when a SAN list would pass the 999-character limit (MRA006)."""
-    from mrakit.adapters.connect import connect
-
     if client and not local_key:
         raise MrakitError("--client needs --local-key: no REST call is known to generate a client CSR on the box, "
                           "and the box's CSR call would replace a server CSR pending there")
@@ -113,18 +113,15 @@ def request_csrs(
     # Secure phone security profiles the inventory does not name are read through AXL (MRA012).
     needs_axl = expressway and any(c.secure_registration and c.phone_security_profiles is None
                                    for c in inventory.cucm.values())
-    own = connections is None and (not local_key or needs_axl)
-    conns = connect(inventory, environ=environ) if own else connections
-    try:
-        profiles = _axl_profiles(inventory, conns) if needs_axl and conns is not None else {}
-        return _request_csrs(inventory, directory, conns, profiles, clusters=clusters, peers=peers,
+    # With local keys and nothing to read, no node is asked anything: no session is opened.
+    opened = session_for(inventory, connections, environ=environ) if not local_key or needs_axl else None
+    with opened or contextlib.nullcontext(connections) as session:
+        profiles = _axl_profiles(inventory, session) if needs_axl and session is not None else {}
+        return _request_csrs(inventory, directory, session, profiles, clusters=clusters, peers=peers,
                              cucm_services=cucm_services, client=client, local_key=local_key, expressway=expressway)
-    finally:
-        if own:
-            conns.close()
 
 
-def _axl_profiles(inventory: Inventory, connections: Any) -> dict[str, tuple[str, ...]]:
+def _axl_profiles(inventory: Inventory, connections: Session) -> dict[str, tuple[str, ...]]:
     profiles = {}
     for cucm in inventory.cucm.values():
         if cucm.secure_registration and cucm.phone_security_profiles is None:
@@ -133,7 +130,8 @@ def _axl_profiles(inventory: Inventory, connections: Any) -> dict[str, tuple[str
     return profiles
 
 
-def _request_csrs(inventory: Inventory, directory: Path, conns: Any, profiles: Mapping[str, tuple[str, ...]], *,
+def _request_csrs(inventory: Inventory, directory: Path, conns: Session | None,
+                  profiles: Mapping[str, tuple[str, ...]], *,
                   clusters: Sequence[str] | None, peers: Sequence[str] | None, cucm_services: Sequence[str],
                   client: bool, local_key: bool, expressway: bool) -> list[CsrRequest]:
     desired = desired_state(inventory, cucm_profiles=profiles)
@@ -187,8 +185,10 @@ def _request_csrs(inventory: Inventory, directory: Path, conns: Any, profiles: M
             key_file = str(write_private_key(directory / f"{stem}.key", key))
             csr = build_csr(key, common_name, sans)
         elif product == "expressway":
+            assert conns is not None  # request_csrs opens a session whenever the box makes the key
             csr = conns.expressway[fqdn].generate_csr(common_name, sans)
         else:
+            assert conns is not None
             csr = conns.cucm[fqdn].generate_csr(CUCM_SERVICES[kind], common_name, sans,
                                                 distribution="multi-server" if multi else "this-server")
         csr_path = directory / f"{stem}.csr"
@@ -198,16 +198,6 @@ def _request_csrs(inventory: Inventory, directory: Path, conns: Any, profiles: M
                                    public_key_sha256(csr.public_key()), key_file, now, multi))
     _write_manifest(directory, requests)
     return requests
-
-
-def _lab_issuer(inventory: Inventory, request: CsrRequest) -> CertificateAuthority:
-    from mrakit.lab.pki import lab_authorities
-
-    cas = lab_authorities(inventory.lab_state_dir)
-    cluster = inventory.expressway.get(request.cluster)
-    if cluster is not None and cluster.role == "edge":
-        return cas.public_issuing
-    return cas.private_issuing
 
 
 def _ekus_for(inventory: Inventory, request: CsrRequest) -> tuple[str, ...]:
@@ -235,7 +225,8 @@ def sign_csrs(
     requests = read_manifest(directory)
     if not requests:
         raise MrakitError(f"{directory}: no {MANIFEST}; create the CSRs with `mrakit csr` first")
-    if ca_key is None and inventory.defaults.connection != "lab":
+    test_issuer = None if ca_key is not None else kind_issuer(inventory)  # the lab's CAs, for a lab inventory
+    if ca_key is None and test_issuer is None:
         raise MrakitError("mrakit sign signs with the lab's CAs only for `connection: lab` inventories; pass "
                           "--ca-cert and --ca-key of a private test CA explicitly (never a production CA)")
     if (ca_cert is None) != (ca_key is None):
@@ -271,8 +262,11 @@ def sign_csrs(
         jobs.append((request, csr, inside(target, f"{stem}.pem", "the certificate file")))
     written = []
     for request, csr, path in jobs:
-        issuer = fixed or _lab_issuer(inventory, request)
-        chain = chain_extra if fixed else _lab_chain(inventory, issuer)
+        if fixed is not None:
+            issuer, chain = fixed, chain_extra
+        else:
+            assert test_issuer is not None  # refused above when there is neither
+            issuer, chain = test_issuer(inventory, request.cluster)
         cert = issuer.sign_csr(csr, ekus=tuple(ekus) if ekus else _ekus_for(inventory, request), days=days)
         write_output(path, cert.pem + issuer.cert.pem + "".join(c.pem for c in chain))
         written.append(path)
@@ -280,14 +274,6 @@ def sign_csrs(
         # The manifest goes with the certificates: it is how apply matches them to their nodes.
         _write_manifest(target, requests)
     return written
-
-
-def _lab_chain(inventory: Inventory, issuer: CertificateAuthority) -> list[CertView]:
-    from mrakit.lab.pki import lab_authorities
-
-    cas = lab_authorities(inventory.lab_state_dir)
-    root = cas.public_root if issuer.cert == cas.public_issuing.cert else cas.private_root
-    return [root.cert]
 
 
 @dataclass(frozen=True)

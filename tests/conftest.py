@@ -14,8 +14,8 @@ import pytest
 import yaml
 from mrakit_testkit import EXAMPLE, PASSWORDS, REPO, deep_merge, write_inventory
 
-from mrakit.adapters.connect import Connections, connect
 from mrakit.inventory.load import load_inventory
+from mrakit.session import Session, connect
 
 __all__ = ["EXAMPLE", "PASSWORDS", "REPO", "deep_merge", "write_inventory"]
 
@@ -67,12 +67,12 @@ def environ_without_proxies() -> Iterator[None]:
 
 
 @pytest.fixture
-def lab_connections() -> Iterator[Callable[..., Connections]]:
-    """lab_connections(inventory_path, **connect_kwargs) -> Connections (with the in-process lab),
+def lab_connections() -> Iterator[Callable[..., Session]]:
+    """lab_connections(inventory_path, **connect_kwargs) -> Session (with the in-process lab),
     closed after the test; retries are kept short."""
-    opened: list[Connections] = []
+    opened: list[Session] = []
 
-    def open_(path: Path, **kwargs: Any) -> Connections:
+    def open_(path: Path, **kwargs: Any) -> Session:
         settings: dict[str, Any] = {"attempts": 3, "max_retry_seconds": 5.0, **kwargs}
         connections = connect(load_inventory(path), **settings)
         opened.append(connections)

@@ -9,11 +9,11 @@ import jsonschema
 import pytest
 from referencing import Registry, Resource
 
-from mrakit.adapters.connect import connect
 from mrakit.apply import apply
 from mrakit.doctor import doctor
 from mrakit.inventory.load import load_inventory
 from mrakit.planner import Plan, plan
+from mrakit.session import connect
 
 SCHEMAS = Path(__file__).resolve().parents[1] / "schemas"
 

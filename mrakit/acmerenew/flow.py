@@ -33,6 +33,7 @@ from mrakit.pki.keys import csr_dns_names, csr_pem, public_key_sha256
 from mrakit.pki.load import load_certificates, load_certificates_file
 from mrakit.planner import Plan, plan
 from mrakit.renew import MANIFEST, CsrRequest
+from mrakit.session import Session, session_for
 
 
 @dataclass(frozen=True)
@@ -166,7 +167,7 @@ def select_due(inventory: Inventory, observed: ObservedState, *, due_within: int
 # 2–3. CSR on the box and the ACME order ------------------------------------------------------------
 
 class _Renewer:
-    def __init__(self, inventory: Inventory, connections: Any, environ: Mapping[str, str]) -> None:
+    def __init__(self, inventory: Inventory, connections: Session, environ: Mapping[str, str]) -> None:
         self.inventory = inventory
         self.connections = connections
         self.environ = environ
@@ -188,7 +189,7 @@ class _Renewer:
                 api = self.connections.expressway[target.node]
                 pending = api.pending_csr()
                 if pending is not None and set(csr_dns_names(pending)) == wanted:
-                    return pending  # type: ignore[no-any-return]
+                    return pending
                 csr = api.generate_csr(target.common_name, target.sans)
             else:
                 if state is not None and state.csr_pem:
@@ -202,7 +203,7 @@ class _Renewer:
         if names != wanted:
             raise RenewalError("csr", f"the box's CSR names {', '.join(sorted(names)) or 'nothing'}, not the required "
                                       f"{', '.join(sorted(wanted))}")
-        return csr  # type: ignore[no-any-return]
+        return csr
 
     def obtain(self, target: Target) -> tuple[Path, NodeState]:
         """Steps 2–3 for one node: the signed chain, written under the state folder. Resumes the
@@ -296,10 +297,8 @@ def _install_folder(folder: Path, issued: Sequence[tuple[Target, Path, NodeState
 
 def renew(inventory: Inventory, *, clusters: Sequence[str] | None = None, peers: Sequence[str] | None = None,
           due_within: int | None = None, dry_run: bool = False, environ: Mapping[str, str] | None = None,
-          connections: Any = None, workers: int | None = None) -> RenewReport:
+          connections: Session | None = None, workers: int | None = None) -> RenewReport:
     """Renew every due certificate of the ACME-configured clusters; see the module docstring."""
-    from mrakit.adapters.connect import connect
-
     if not any(settings.renews for settings in inventory.acme.values()):
         raise MrakitError(f"{inventory.path}: no `acme` section with a `directory` (in defaults or on a cluster): "
                           "nothing to renew through ACME")
@@ -312,10 +311,8 @@ def renew(inventory: Inventory, *, clusters: Sequence[str] | None = None, peers:
     if strangers:
         raise MrakitError(f"no node named {', '.join(strangers)} in {inventory.path}")
     env = os.environ if environ is None else environ
-    own = connections is None
-    conns = connect(inventory, environ=env) if own else connections
     report = RenewReport(dry_run=dry_run)
-    try:
+    with session_for(inventory, connections, environ=env) as conns:
         observed = observe(inventory, conns.expressway, conns.cucm, workers=workers)
         unreadable: list[Target] = []
         report.due = select_due(inventory, observed, due_within=due_within, clusters=clusters, peers=peers,
@@ -337,13 +334,10 @@ def renew(inventory: Inventory, *, clusters: Sequence[str] | None = None, peers:
             issued.append((target, path, state))
         if issued:
             _install(inventory, conns, issued, renewer.folder, report, workers)
-    finally:
-        if own:
-            conns.close()
     return report
 
 
-def _install(inventory: Inventory, conns: Any, issued: Sequence[tuple[Target, Path, NodeState]], folder: Path,
+def _install(inventory: Inventory, conns: Session, issued: Sequence[tuple[Target, Path, NodeState]], folder: Path,
              report: RenewReport, workers: int | None) -> None:
     install = _install_folder(folder, issued)
     try:

@@ -1,4 +1,5 @@
-"""Adapters: one Protocol per product, REST implementations, and an in-memory one for tests."""
+"""Adapters: one Protocol per product and its REST implementation. The in-memory ones, for tests,
+live with the lab (mrakit.lab.memory)."""
 
 from mrakit.adapters.base import (
     CUCM_TRUST_UNITS,
@@ -7,14 +8,11 @@ from mrakit.adapters.base import (
     ExpresswayApi,
     PhoneSecurityProfile,
 )
-from mrakit.adapters.memory import MemoryCucm, MemoryExpressway
 
 __all__ = [
     "CUCM_TRUST_UNITS",
     "Capabilities",
     "CucmApi",
     "ExpresswayApi",
-    "MemoryCucm",
-    "MemoryExpressway",
     "PhoneSecurityProfile",
 ]

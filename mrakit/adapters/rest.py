@@ -261,3 +261,15 @@ def verify_setting(verify: bool, ca_bundle: Path | None) -> bool | str:
     if not verify:
         return False
     return str(ca_bundle) if ca_bundle else True
+
+
+def rest_settings(base_url: str, username: str, password: str, *, verify: bool | str = True,
+                  tls_server_name: str | None = None, attempts: int = 2, max_retry_seconds: float = 10.0,
+                  connect_timeout: float = 5.0, read_timeout: float = 30.0) -> RestSettings:
+    """Settings for one management API known only by its URL and login (discovery has no inventory yet).
+    Loopback URLs (a lab) never go through a proxy."""
+    loopback = base_url.startswith(("https://127.", "https://localhost", "https://[::1]"))
+    return RestSettings(base_url=base_url, username=username, password=password, verify=verify,
+                        tls_server_name=tls_server_name, connect_timeout=connect_timeout,
+                        read_timeout=read_timeout, attempts=attempts, max_retry_seconds=max_retry_seconds,
+                        trust_env=not loopback)

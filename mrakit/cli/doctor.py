@@ -11,10 +11,12 @@ from mrakit.doctor import doctor
 from mrakit.findings import Severity
 from mrakit.handshake import probe
 from mrakit.inventory.load import load_inventory
+from mrakit.observe import observe
 from mrakit.pki.chain import verify_chain
 from mrakit.pki.load import load_certificate_file, load_private_key_file
 from mrakit.render.certs import render_certificate, render_chain_result
 from mrakit.rules.registry import RULES
+from mrakit.session import connect
 
 
 @click.command("doctor")
@@ -138,9 +140,6 @@ def probe_command(target: str, servername: str | None, trust_of: str | None, inv
         fail("--trust-of needs -i INVENTORY")
     if not result.presented:
         fail(f"{target} presented no certificate")
-    from mrakit.adapters.connect import connect
-    from mrakit.observe import observe
-
     inventory = load_inventory(inventory_path)
     with connect(inventory) as connections:
         observed = observe(inventory, connections.expressway, connections.cucm, only=[trust_of.lower()])

@@ -12,9 +12,9 @@ from pathlib import Path
 from typing import Any
 
 from mrakit.adapters import axl
-from mrakit.adapters.connect import rest_settings
 from mrakit.adapters.cucm_rest import CucmRest
 from mrakit.adapters.expressway_rest import ExpresswayRest
+from mrakit.adapters.rest import rest_settings
 from mrakit.discover.assemble import Login, assemble
 from mrakit.discover.reach import CUCM_PORT, EXPRESSWAY_PORT, DiscoverError, Endpoint, Reach, split_host_port
 from mrakit.discover.tree import Doc, render

@@ -10,13 +10,13 @@ from pathlib import Path
 from typing import Any
 
 from mrakit.adapters.base import CUCM_SERVICE_OF_KIND
-from mrakit.adapters.connect import connect
 from mrakit.errors import MrakitError
 from mrakit.inventory.load import load_inventory
 from mrakit.inventory.model import CertificateFile
 from mrakit.pki.certview import CertView
 from mrakit.pki.keys import certificate_matches_key
 from mrakit.pki.load import certificates_to_pem, load_private_key_file
+from mrakit.session import connect
 
 
 @dataclass

@@ -8,6 +8,7 @@ CUCM trust units, identities and the "restart pending" flag.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -28,6 +29,14 @@ class ProductError(Exception):
         self.status = status
         self.message = message
         super().__init__(message)
+
+
+def json_body(body: bytes) -> Any:
+    """A request's JSON body, refused as the products refuse one that is not JSON."""
+    try:
+        return json.loads(body or b"{}")
+    except ValueError:
+        raise ProductError(400, "The request body is not valid JSON") from None
 
 
 def _parse(pem: str, what: str) -> list[CertView]:

@@ -12,6 +12,7 @@ import datetime as dt
 from dataclasses import dataclass
 from pathlib import Path
 
+from mrakit.desired import desired_state
 from mrakit.errors import InventoryError
 from mrakit.inventory.load import load_inventory
 from mrakit.inventory.model import ExpresswayCluster
@@ -102,8 +103,6 @@ def _raw_section(inventory_path: Path) -> dict[str, object]:
 def create_missing_files(inventory_path: Path, *, at: dt.datetime | None = None) -> list[Path]:
     """Issue every authority file and certificate the inventory names that does not exist yet.
     Returns the files written. Existing files are never touched."""
-    from mrakit.desired import desired_state
-
     inventory = load_inventory(inventory_path, require_files=False)
     cas = lab_authorities(inventory.lab_state_dir)
     written: list[Path] = []

@@ -16,8 +16,8 @@ from mrakit.lab.pki import LabAuthorities, create_missing_files, lab_authorities
 from mrakit.lab.state import LabState
 from mrakit.pki.ca import BOTH_EKUS, CertificateAuthority, Issued
 from mrakit.pki.certview import SERVER_AUTH, CertView
-from mrakit.pki.keys import certificate_matches_key, private_key_pem
-from mrakit.pki.load import load_certificates, load_private_key_file
+from mrakit.pki.keys import build_csr, certificate_matches_key, csr_pem, private_key_pem
+from mrakit.pki.load import load_certificates, load_private_key, load_private_key_file
 from mrakit.rules.eku import server_certificate_ekus
 
 SCENARIOS = {
@@ -185,8 +185,6 @@ def _cucm_nodes(inventory: Inventory, cas: LabAuthorities, scenario: str) -> dic
 
 
 def _observed(expressway: dict[str, ExpresswayNode], cucm: dict[str, CucmNode]) -> dict[str, dict[str, list[CertView]]]:
-    from mrakit.pki.load import load_certificates
-
     def parse(chain: list[str]) -> list[CertView]:
         return [c for pem in chain for c in load_certificates(pem.encode())]
 
@@ -256,9 +254,6 @@ def _apply_scenario(scenario: str, inventory: Inventory, expressway: dict[str, E
 def _pending_from_current(node: ExpresswayNode) -> None:
     """The admin already generated a CSR on the box for the certificate the inventory names (the
     one the node had until the scenario replaced it): apply can complete it."""
-    from mrakit.pki.keys import build_csr, csr_pem
-    from mrakit.pki.load import load_private_key
-
     current = _parse_leaf(node.server_chain)
     key = load_private_key(node.server_key.encode("ascii"))
     node.pending_key = node.server_key
@@ -273,14 +268,10 @@ def _drift(cluster: ExpresswayCluster, expressway: dict[str, ExpresswayNode]) ->
 
 
 def _parse_leaf(chain: list[str]) -> CertView:
-    from mrakit.pki.load import load_certificates
-
     return load_certificates(chain[0].encode())[0]
 
 
 def _chain_cas(chain: list[str]) -> list[CertView]:
-    from mrakit.pki.load import load_certificates
-
     return [c for pem in chain[1:] for c in load_certificates(pem.encode())]
 
 

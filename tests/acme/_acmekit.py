@@ -223,8 +223,8 @@ TRUST_ADD, CERT_INSTALL, CSR_POST = ("/api/provisioning/certs/root", "/api/provi
 
 def server_chains(inventory_path: Path, nodes: Sequence[str]) -> dict[str, tuple[CertView, ...]]:
     """The server certificate (leaf first) each Expressway of `nodes` presents, read through its API."""
-    from mrakit.adapters.connect import connect
     from mrakit.inventory.load import load_inventory
+    from mrakit.session import connect
 
     with connect(load_inventory(inventory_path)) as connections:
         return {fqdn: tuple(connections.expressway[fqdn].server_certificate()) for fqdn in nodes}

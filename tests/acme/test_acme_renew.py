@@ -80,7 +80,7 @@ def test_renews_edge_and_control_end_to_end_and_a_second_run_does_nothing(acme_d
 
 
 def test_renews_the_cucm_tomcat_certificate_through_the_box_csr(acme_deployment, acme_servers) -> None:
-    from mrakit.adapters.connect import connect
+    from mrakit.session import connect
 
     deployment = acme_deployment()
     inventory = load_inventory(deployment.path)

@@ -21,17 +21,17 @@ from cryptography import x509
 from cryptography.x509.oid import NameOID
 
 from mrakit.adapters.base import CUCM_TRUST_UNITS, CucmApi, ExpresswayApi
-from mrakit.adapters.connect import connect
-from mrakit.adapters.memory import MemoryCucm, MemoryExpressway
 from mrakit.errors import AdapterError, UnsupportedOperation
 from mrakit.inventory.load import load_inventory
 from mrakit.inventory.model import Inventory
+from mrakit.lab.memory import MemoryCucm, MemoryExpressway
 from mrakit.lab.seed import init_lab
 from mrakit.lab.state import LabState
 from mrakit.pki.ca import BOTH_EKUS, CertificateAuthority
 from mrakit.pki.certview import CLIENT_AUTH, CertView
 from mrakit.pki.chain import verify_chain
 from mrakit.pki.keys import csr_dns_names
+from mrakit.session import connect
 
 EDGE = ("expe1.acme.com", "expe2.acme.com")
 CONTROL = ("expc1.acme.local", "expc2.acme.local")

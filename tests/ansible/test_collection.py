@@ -20,9 +20,9 @@ from mrakit_testkit import run_on_terminal
 from test_modules import MODULES, REPO, cli, run_module
 from test_playbooks import write_requests
 
-from mrakit.adapters.connect import connect
 from mrakit.inventory.load import load_inventory
 from mrakit.pki.ca import CertificateAuthority
+from mrakit.session import connect
 
 BIN = Path(sys.executable).parent
 COLLECTION = REPO / "ansible_collections" / "mrakit" / "mra"

@@ -13,11 +13,11 @@ import yaml
 from _clikit import MRAKIT, env, run
 from mrakit_testkit import PASSWORDS, REPO
 
-from mrakit.adapters.connect import connect
 from mrakit.inventory.load import load_inventory
 from mrakit.lab.seed import SCENARIOS
 from mrakit.lab.state import LabState
 from mrakit.pki.ca import CertificateAuthority
+from mrakit.session import connect
 
 
 def one_line_error(ran) -> str:  # type: ignore[no-untyped-def]

@@ -11,11 +11,11 @@ from typing import Any
 
 import pytest
 
-from mrakit.adapters.connect import connect
 from mrakit.apply import apply
 from mrakit.inventory.load import load_inventory
 from mrakit.lab.seed import SCENARIOS
 from mrakit.planner import Action, Plan, plan
+from mrakit.session import connect
 
 # Scenarios where the original inventory names certificates that no box presents yet (an install is
 # pending): discovery writes what the boxes present, so these agree once the original is applied.

@@ -16,8 +16,8 @@ from mrakit.discover.reach import Reach
 from mrakit.discover.walk import TRAVERSAL_UNREADABLE, Discovery, ExpresswayFound
 from mrakit.errors import MrakitError
 from mrakit.inventory.load import load_inventory
+from mrakit.lab.expressway import ExpresswayTwin
 from mrakit.lab.model import ProductError
-from mrakit.lab.server import Lab
 
 
 def _not_read(result: Any) -> dict[str, str]:
@@ -66,10 +66,10 @@ def test_a_node_that_is_not_an_expressway_is_said_so(served_lab: Callable[..., A
 
 def test_an_unreadable_traversal_zone_says_to_name_the_edge(served_lab: Callable[..., Any], tmp_path: Path,
                                                             monkeypatch: pytest.MonkeyPatch) -> None:
-    def not_found(self: Lab, fqdn: str) -> list[dict[str, str]]:
+    def not_found(self: ExpresswayTwin, fqdn: str) -> list[dict[str, str]]:
         raise ProductError(404, "Not found")
 
-    monkeypatch.setattr(Lab, "_traversal_client_zones", not_found)
+    monkeypatch.setattr(ExpresswayTwin, "_traversal_client_zones", not_found)
     served = served_lab()
     alone = served.discover(tmp_path / "alone")
     assert _not_read(alone) == {"expc1.acme.local": TRAVERSAL_UNREADABLE}

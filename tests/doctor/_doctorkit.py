@@ -180,7 +180,7 @@ def run_doctor(d: Deployment, **kwargs: Any) -> Report:
     inventory = d.inventory()
     if kwargs.get("offline") or "connections" in kwargs:
         return doctor(inventory, environ=PASSWORDS, **kwargs)
-    from mrakit.adapters.connect import connect
+    from mrakit.session import connect
 
     with connect(inventory, environ=PASSWORDS) as connections:
         assert connections.lab is not None

@@ -30,7 +30,6 @@ from _doctorkit import (
     run_doctor,
 )
 
-from mrakit.adapters.connect import Connections, connect
 from mrakit.doctor import doctor
 from mrakit.handshake import HandshakeResult, mutual_tls, presented_chain, probe
 from mrakit.inventory.credentials import resolve_credentials
@@ -38,6 +37,7 @@ from mrakit.lab.server import started_lab
 from mrakit.pki.ca import CertificateAuthority
 from mrakit.pki.certview import CLIENT_AUTH
 from mrakit.pki.keys import private_key_pem, write_private_key
+from mrakit.session import Session, connect
 
 TRAVERSAL = "traversal zone (C→E)"
 
@@ -299,7 +299,7 @@ def test_handshakes_without_a_lab_go_to_the_inventory_addresses(applied, monkeyp
     monkeypatch.setattr(importlib.import_module("mrakit.doctor"), "mutual_tls", record)
     with connect(inventory, environ=PASSWORDS) as lab_connections:
         # adapters as for real nodes: nothing says where a lab listens
-        rest = Connections(expressway=lab_connections.expressway, cucm=lab_connections.cucm)
+        rest = Session(expressway=lab_connections.expressway, cucm=lab_connections.cucm)
         doctor(inventory, connections=rest)
     targets = {name: (host, port) for name, host, port in calls}
     assert targets[EXPE1] == ("198.51.100.11", 7001)

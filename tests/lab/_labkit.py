@@ -6,8 +6,8 @@ from pathlib import Path
 
 from mrakit_testkit import PASSWORDS as _SHARED_PASSWORDS
 
-from mrakit.adapters.connect import Connections
 from mrakit.pki.ca import CertificateAuthority
+from mrakit.session import Session
 
 REPO = Path(__file__).resolve().parents[2]
 MRAKIT = REPO / ".venv" / "bin" / "mrakit"
@@ -18,7 +18,7 @@ MRAKIT = REPO / ".venv" / "bin" / "mrakit"
 PASSWORDS: dict[str, str] = dict(_SHARED_PASSWORDS)  # the lab passwords tests/conftest.py sets
 
 
-def record_responses(connections: Connections) -> list[str]:
+def record_responses(connections: Session) -> list[str]:
     """Every answer body any adapter of `connections` receives from now on."""
     bodies: list[str] = []
     for adapter in [*connections.expressway.values(), *connections.cucm.values()]:

@@ -6,10 +6,10 @@ from collections.abc import Callable
 
 import pytest
 
-from mrakit.adapters.connect import Connections
+from mrakit.session import Session
 
 
 @pytest.fixture
-def open_connections(lab_connections: Callable[..., Connections]) -> Callable[..., Connections]:
-    """open_connections(inventory_path, **connect_kwargs) -> Connections, closed after the test."""
+def open_connections(lab_connections: Callable[..., Session]) -> Callable[..., Session]:
+    """open_connections(inventory_path, **connect_kwargs) -> Session, closed after the test."""
     return lab_connections

@@ -21,7 +21,6 @@ import requests
 import yaml
 from _labkit import MRAKIT, PASSWORDS, new_root, record_responses
 
-from mrakit.adapters.connect import Connections, connect
 from mrakit.errors import AdapterError, AuthError
 from mrakit.inventory.load import load_inventory
 from mrakit.inventory.versions import ExpresswayVersion
@@ -29,6 +28,7 @@ from mrakit.lab.seed import SCENARIOS, init_lab
 from mrakit.lab.state import REQUEST_LOG, STATE_FILE, LabState
 from mrakit.pki.ca import BOTH_EKUS
 from mrakit.pki.certview import CLIENT_AUTH, SERVER_AUTH
+from mrakit.session import Session, connect
 
 EXPE1, EXPE2, EXPC1, EXPC2 = "expe1.acme.com", "expe2.acme.com", "expc1.acme.local", "expc2.acme.local"
 PUB, SUB = "cucm-pub.acme.local", "cucm-sub1.acme.local"
@@ -65,7 +65,7 @@ EKU_CASES = [
 
 @pytest.mark.parametrize(("version", "upload", "fqdn", "accepted"), EKU_CASES)
 def test_server_auth_only_certificate_by_version(make_deployment: Callable[..., Any],
-                                                 open_connections: Callable[..., Connections],
+                                                 open_connections: Callable[..., Session],
                                                  version: str, upload: bool, fqdn: str, accepted: bool) -> None:
     deployment = make_deployment(overrides={"expressway": {
         "exp-e": {"version": version, "server_eku_upload": upload}, "exp-c": {"version": version}}})
@@ -98,7 +98,7 @@ def test_server_auth_only_certificate_by_version(make_deployment: Callable[..., 
 # --- the private key never leaves the node -----------------------------------------------------------
 
 def test_private_keys_never_leave_the_lab(make_deployment: Callable[..., Any],
-                                          open_connections: Callable[..., Connections]) -> None:
+                                          open_connections: Callable[..., Session]) -> None:
     deployment = make_deployment()
     connections = open_connections(deployment.path)
     bodies = record_responses(connections)
@@ -152,7 +152,7 @@ def test_private_keys_never_leave_the_lab(make_deployment: Callable[..., Any],
 # --- CUCM replication -------------------------------------------------------------------------------
 
 def test_cucm_trust_replicates_after_the_configured_delay(make_deployment: Callable[..., Any],
-                                                          open_connections: Callable[..., Connections]) -> None:
+                                                          open_connections: Callable[..., Session]) -> None:
     deployment = make_deployment(overrides={"lab": {"replication_delay_ms": 1000}})
     connections = open_connections(deployment.path)
     pub, sub = connections.cucm[PUB], connections.cucm[SUB]
@@ -171,7 +171,7 @@ def test_cucm_trust_replicates_after_the_configured_delay(make_deployment: Calla
 
 
 def test_replication_pending_at_stop_is_not_lost(make_deployment: Callable[..., Any],
-                                                  open_connections: Callable[..., Connections]) -> None:
+                                                  open_connections: Callable[..., Session]) -> None:
     deployment = make_deployment(overrides={"lab": {"replication_delay_ms": 400}})
     first = open_connections(deployment.path)
     root = new_root("Replication Across Stop").cert
@@ -186,7 +186,7 @@ def test_replication_pending_at_stop_is_not_lost(make_deployment: Callable[..., 
 
 
 def test_cucm_before_14_has_no_certificate_rest_but_answers_axl(make_deployment: Callable[..., Any],
-                                                                 open_connections: Callable[..., Connections]) -> None:
+                                                                 open_connections: Callable[..., Session]) -> None:
     deployment = make_deployment(overrides={"cucm": {"cucm-main": {"version": "12.5.1"}}})
     connections = open_connections(deployment.path)
     pub = connections.cucm[PUB]
@@ -203,7 +203,7 @@ def test_cucm_before_14_has_no_certificate_rest_but_answers_axl(make_deployment:
 # --- credentials ----------------------------------------------------------------------------------------
 
 def test_wrong_credentials_are_refused_without_showing_the_password(
-        make_deployment: Callable[..., Any], open_connections: Callable[..., Connections],
+        make_deployment: Callable[..., Any], open_connections: Callable[..., Session],
         capfd: pytest.CaptureFixture[str]) -> None:
     deployment = make_deployment()
     good = open_connections(deployment.path)
@@ -235,7 +235,7 @@ def test_wrong_credentials_are_refused_without_showing_the_password(
         assert secret not in out + err
 
 
-def connections_log(connections: Connections, node: str) -> list[tuple[str, str, int]]:
+def connections_log(connections: Session, node: str) -> list[tuple[str, str, int]]:
     assert connections.lab is not None
     return [(e["method"], e["path"], e["status"]) for e in connections.lab.request_log if e["node"] == node]
 
@@ -245,7 +245,7 @@ def connections_log(connections: Connections, node: str) -> list[tuple[str, str,
                                   "/api/v1/provisioning/common/restart",
                                   "/api/provisioning/common/domaincerts/acme.com"])
 def test_csrf_header_is_required_on_the_endpoints_cisco_lists(make_deployment: Callable[..., Any],
-                                                             open_connections: Callable[..., Connections],
+                                                             open_connections: Callable[..., Session],
                                                              path: str) -> None:
     deployment = make_deployment()
     connections = open_connections(deployment.path)
@@ -262,7 +262,7 @@ def test_csrf_header_is_required_on_the_endpoints_cisco_lists(make_deployment: C
 
 
 def test_certificate_uploads_need_no_csrf_header(make_deployment: Callable[..., Any],
-                                                 open_connections: Callable[..., Connections]) -> None:
+                                                 open_connections: Callable[..., Session]) -> None:
     """`certs/*` is not on Cisco's list of CSRF-protected endpoints: an upload without the header works."""
     deployment = make_deployment()
     connections = open_connections(deployment.path)
@@ -283,7 +283,7 @@ def test_certificate_uploads_need_no_csrf_header(make_deployment: Callable[..., 
 
 
 def test_state_survives_a_restart(make_deployment: Callable[..., Any],
-                                  open_connections: Callable[..., Connections]) -> None:
+                                  open_connections: Callable[..., Session]) -> None:
     deployment = make_deployment(overrides={"lab": {"replication_delay_ms": 0}})
     root = new_root("Persistent Root")
     first = open_connections(deployment.path)
@@ -308,7 +308,7 @@ def test_state_survives_a_restart(make_deployment: Callable[..., Any],
 # --- the request log ----------------------------------------------------------------------------------
 
 def test_request_log_holds_no_body_and_no_credential(make_deployment: Callable[..., Any],
-                                                     open_connections: Callable[..., Connections],
+                                                     open_connections: Callable[..., Session],
                                                      capfd: pytest.CaptureFixture[str]) -> None:
     deployment = make_deployment()
     connections = open_connections(deployment.path)
@@ -400,7 +400,7 @@ def run_mrakit(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[s
     return subprocess.run([str(MRAKIT), *args], capture_output=True, text=True, env=env, timeout=60, check=False)
 
 
-def test_lab_status_and_reset(make_deployment: Callable[..., Any], open_connections: Callable[..., Connections],
+def test_lab_status_and_reset(make_deployment: Callable[..., Any], open_connections: Callable[..., Session],
                               lab_env: dict[str, str]) -> None:
     deployment = make_deployment()
     env = {**os.environ, **lab_env}
@@ -449,7 +449,7 @@ def test_lab_status_and_reset(make_deployment: Callable[..., Any], open_connecti
 
 @pytest.mark.parametrize("scenario", sorted(SCENARIOS))
 def test_every_scenario_starts(scenario: str, make_deployment: Callable[..., Any],
-                               open_connections: Callable[..., Connections]) -> None:
+                               open_connections: Callable[..., Session]) -> None:
     deployment = make_deployment(scenario)
     connections = open_connections(deployment.path)
     assert connections.lab is not None and connections.lab.state.scenario == scenario

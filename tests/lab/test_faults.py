@@ -13,12 +13,12 @@ from typing import Any
 import pytest
 from _labkit import new_root
 
-from mrakit.adapters.connect import Connections
 from mrakit.errors import AdapterError, NodeUnreachable
 from mrakit.inventory.load import load_inventory
 from mrakit.inventory.model import FaultProfile, LabSettings
 from mrakit.lab.faults import FaultDecision, FaultInjector
 from mrakit.lab.state import LabState
+from mrakit.session import Session
 
 EXPE1, EXPC1, EXPC2 = "expe1.acme.com", "expc1.acme.local", "expc2.acme.local"
 PUB, SUB = "cucm-pub.acme.local", "cucm-sub1.acme.local"
@@ -43,7 +43,7 @@ def seed_for(node: str, profile: dict[str, float], wanted: Sequence[Want]) -> in
     raise AssertionError(f"no seed gives {node} that fault sequence")
 
 
-def log_of(connections: Connections, node: str) -> list[tuple[str, str, int, str | None]]:
+def log_of(connections: Session, node: str) -> list[tuple[str, str, int, str | None]]:
     assert connections.lab is not None
     return [(e["method"], e["path"], e["status"], e.get("fault")) for e in connections.lab.request_log
             if e["node"] == node]
@@ -55,7 +55,7 @@ def node_faults(node: str, seed: int, **profile: Any) -> dict[str, Any]:
 
 # --- 503 -----------------------------------------------------------------------------------------------
 
-def run_reads_under_errors(make_deployment: Callable[..., Any], open_connections: Callable[..., Connections],
+def run_reads_under_errors(make_deployment: Callable[..., Any], open_connections: Callable[..., Session],
                            seed: int) -> list[tuple[str, str, int, str | None]]:
     deployment = make_deployment(overrides={"lab": {"error_rate": 0.3, "seed": seed}})
     connections = open_connections(deployment.path, attempts=10, max_retry_seconds=5)
@@ -70,7 +70,7 @@ def run_reads_under_errors(make_deployment: Callable[..., Any], open_connections
 
 
 def test_error_rate_reads_succeed_after_retries_reproducibly(make_deployment: Callable[..., Any],
-                                                             open_connections: Callable[..., Connections]) -> None:
+                                                             open_connections: Callable[..., Session]) -> None:
     first = run_reads_under_errors(make_deployment, open_connections, seed=3)
     statuses = [status for _, _, status, _ in first]
     assert statuses.count(503) >= 3
@@ -86,7 +86,7 @@ def test_error_rate_reads_succeed_after_retries_reproducibly(make_deployment: Ca
 
 
 def test_a_503_on_a_write_is_retried_and_applied_once(make_deployment: Callable[..., Any],
-                                                      open_connections: Callable[..., Connections]) -> None:
+                                                      open_connections: Callable[..., Session]) -> None:
     seed = seed_for(EXPC1, {"error_rate": 0.5}, [lambda d: d.error, lambda d: d.error, clean])
     deployment = make_deployment(overrides=node_faults(EXPC1, seed, error_rate=0.5))
     connections = open_connections(deployment.path, attempts=5, max_retry_seconds=5)
@@ -100,7 +100,7 @@ def test_a_503_on_a_write_is_retried_and_applied_once(make_deployment: Callable[
 # --- resets --------------------------------------------------------------------------------------------
 
 def test_a_reset_write_is_reconciled_by_a_read_and_applied_once(make_deployment: Callable[..., Any],
-                                                                open_connections: Callable[..., Connections]) -> None:
+                                                                open_connections: Callable[..., Session]) -> None:
     seed = seed_for(EXPE1, {"reset_rate": 0.5}, [lambda d: d.reset, clean, clean, clean])
     deployment = make_deployment(overrides=node_faults(EXPE1, seed, reset_rate=0.5))
     connections = open_connections(deployment.path, attempts=5, max_retry_seconds=5)
@@ -115,7 +115,7 @@ def test_a_reset_write_is_reconciled_by_a_read_and_applied_once(make_deployment:
 
 
 def test_a_reset_certificate_install_is_reconciled(make_deployment: Callable[..., Any],
-                                                   open_connections: Callable[..., Connections]) -> None:
+                                                   open_connections: Callable[..., Session]) -> None:
     # CSR (clean), reading the CSR back (clean), install (reset after it was applied), reconciling read (clean)
     seed = seed_for(EXPE1, {"reset_rate": 0.5}, [clean, clean, lambda d: d.reset, clean])
     deployment = make_deployment(overrides=node_faults(EXPE1, seed, reset_rate=0.5))
@@ -131,7 +131,7 @@ def test_a_reset_certificate_install_is_reconciled(make_deployment: Callable[...
 
 
 def test_a_reset_cucm_trust_upload_is_reconciled(make_deployment: Callable[..., Any],
-                                                 open_connections: Callable[..., Connections]) -> None:
+                                                 open_connections: Callable[..., Session]) -> None:
     seed = seed_for(PUB, {"reset_rate": 0.5}, [lambda d: d.reset, clean, clean, clean])
     deployment = make_deployment(overrides=node_faults(PUB, seed, reset_rate=0.5))
     connections = open_connections(deployment.path, attempts=5, max_retry_seconds=5)
@@ -144,7 +144,7 @@ def test_a_reset_cucm_trust_upload_is_reconciled(make_deployment: Callable[..., 
 
 
 def test_a_reset_write_without_reconciliation_reports_an_unknown_outcome(
-        make_deployment: Callable[..., Any], open_connections: Callable[..., Connections]) -> None:
+        make_deployment: Callable[..., Any], open_connections: Callable[..., Session]) -> None:
     seed = seed_for(EXPC1, {"reset_rate": 0.5}, [lambda d: d.reset])
     deployment = make_deployment(overrides=node_faults(EXPC1, seed, reset_rate=0.5))
     connections = open_connections(deployment.path, attempts=5, max_retry_seconds=5)
@@ -161,7 +161,7 @@ def test_a_reset_write_without_reconciliation_reports_an_unknown_outcome(
 
 
 def test_a_reset_cucm_csr_reports_an_unknown_outcome(make_deployment: Callable[..., Any],
-                                                     open_connections: Callable[..., Connections]) -> None:
+                                                     open_connections: Callable[..., Session]) -> None:
     seed = seed_for(PUB, {"reset_rate": 0.5}, [lambda d: d.reset])
     deployment = make_deployment(overrides=node_faults(PUB, seed, reset_rate=0.5))
     connections = open_connections(deployment.path, attempts=5, max_retry_seconds=5)
@@ -174,7 +174,7 @@ def test_a_reset_cucm_csr_reports_an_unknown_outcome(make_deployment: Callable[.
 # --- hangs -------------------------------------------------------------------------------------------
 
 def test_a_hung_read_times_out_and_is_retried(make_deployment: Callable[..., Any],
-                                              open_connections: Callable[..., Connections]) -> None:
+                                              open_connections: Callable[..., Session]) -> None:
     seed = seed_for(EXPE1, {"hang_rate": 0.5}, [lambda d: d.hang, clean])
     deployment = make_deployment(overrides=node_faults(EXPE1, seed, hang_rate=0.5))
     connections = open_connections(deployment.path, attempts=3, max_retry_seconds=5)
@@ -186,7 +186,7 @@ def test_a_hung_read_times_out_and_is_retried(make_deployment: Callable[..., Any
 
 
 def test_a_hung_write_is_reconciled_after_the_read_timeout(make_deployment: Callable[..., Any],
-                                                           open_connections: Callable[..., Connections]) -> None:
+                                                           open_connections: Callable[..., Session]) -> None:
     seed = seed_for(EXPE1, {"hang_rate": 0.5}, [lambda d: d.hang, clean, clean, clean])
     deployment = make_deployment(overrides=node_faults(EXPE1, seed, hang_rate=0.5))
     connections = open_connections(deployment.path, attempts=3, max_retry_seconds=5)
@@ -198,7 +198,7 @@ def test_a_hung_write_is_reconciled_after_the_read_timeout(make_deployment: Call
 
 
 def test_a_node_that_always_hangs_is_unreachable_within_a_bound(make_deployment: Callable[..., Any],
-                                                                open_connections: Callable[..., Connections]) -> None:
+                                                                open_connections: Callable[..., Session]) -> None:
     deployment = make_deployment(overrides={"lab": {"nodes": {EXPE1: {"hang_rate": 1.0}}},
                                             "defaults": {"timeouts": {"connect": 1, "read": 0.3}}})
     connections = open_connections(deployment.path, attempts=3, max_retry_seconds=2)
@@ -216,7 +216,7 @@ def test_a_node_that_always_hangs_is_unreachable_within_a_bound(make_deployment:
 # --- down nodes -----------------------------------------------------------------------------------------
 
 def test_a_down_node_refuses_connections_and_the_others_work(make_deployment: Callable[..., Any],
-                                                             open_connections: Callable[..., Connections]) -> None:
+                                                             open_connections: Callable[..., Session]) -> None:
     deployment = make_deployment(overrides={"lab": {"nodes": {EXPC2: {"down": True}}}})
     connections = open_connections(deployment.path, attempts=3, max_retry_seconds=5)
     start = time.monotonic()
@@ -237,7 +237,7 @@ def test_a_down_node_refuses_connections_and_the_others_work(make_deployment: Ca
 
 
 def test_a_lost_write_whose_reconciliation_fails_reports_an_unknown_outcome(
-        make_deployment: Callable[..., Any], open_connections: Callable[..., Connections]) -> None:
+        make_deployment: Callable[..., Any], open_connections: Callable[..., Session]) -> None:
     # the POST is applied and its answer lost; every reconciling read is then reset too
     seed = seed_for(EXPE1, {"reset_rate": 0.9}, [lambda d: d.reset] * 4)
     deployment = make_deployment(overrides=node_faults(EXPE1, seed, reset_rate=0.9))

@@ -205,58 +205,6 @@ def _handshake(lab: Lab, client: str, target: str, listener: str, trust_pems: li
         directory.rmdir()
 
 
-# --- a generated fleet --------------------------------------------------------------------------------
-
-def write_fleet(directory: Path, pairs: int, cucm_clusters: int, lab: Mapping[str, Any],
-                name: str = "inventory.yaml") -> Path:
-    """`pairs` edge clusters and as many control clusters (2 peers each, control i traversing edge i),
-    and `cucm_clusters` CUCM clusters (publisher + one subscriber) fronted round-robin. No certificate
-    files: the lab issues every node's certificate. Returns the inventory path."""
-    data = fleet_data(pairs, cucm_clusters, lab)
-    path = directory / name
-    path.write_text(yaml.safe_dump(data, sort_keys=False))
-    return path
-
-
-def fleet_data(pairs: int, cucm_clusters: int, lab: Mapping[str, Any]) -> dict[str, Any]:
-    expressway: dict[str, Any] = {}
-    for i in range(pairs):
-        expressway[f"edge-{i}"] = {
-            "role": "edge", "version": "X15.5.1", "cluster_fqdn": f"mra{i}.example.com",
-            "peers": [{"fqdn": edge_peer(i, p)} for p in (1, 2)]}
-    for i in range(pairs):
-        expressway[f"ctl-{i}"] = {
-            "role": "control", "version": "X15.5.1", "cluster_fqdn": f"c{i}.example.net",
-            "domains": [f"site{i}.example.com"], "traversal": f"edge-{i}", "cucm": [f"cucm-{i % cucm_clusters}"],
-            "peers": [{"fqdn": control_peer(i, p)} for p in (1, 2)]}
-    cucm = {f"cucm-{k}": {"version": "15.0.1", "publisher": {"fqdn": f"pub{k}.example.net"},
-                          "subscribers": [{"fqdn": f"sub{k}.example.net"}], "tls_verify": True,
-                          "secure_registration": True} for k in range(cucm_clusters)}
-    return {
-        "version": 1,
-        "defaults": {
-            "connection": "lab", "workers": 8,
-            "credentials": {"expressway": {"username": "admin", "password_env": "MRAKIT_EXPRESSWAY_PASSWORD"},
-                            "cucm": {"username": "ccmadmin", "password_env": "MRAKIT_CUCM_PASSWORD"}},
-            "api_tls": {"verify": True, "ca_bundle": "pki/mgmt-ca.pem"},
-        },
-        "authorities": {"private-chain": {"file": "pki/private-chain.pem"},
-                        "public-chain": {"file": "pki/public-chain.pem"}},
-        "expressway": expressway,
-        "cucm": cucm,
-        "endpoints": {"phones": True, "jabber": True, "tc_endpoints": False},
-        "lab": {**lab, "authorities": {"private-chain": "private_chain", "public-chain": "public_chain"}},
-    }
-
-
-def edge_peer(i: int, p: int) -> str:
-    return f"e{i}-{p}.example.com"
-
-
-def control_peer(i: int, p: int) -> str:
-    return f"c{i}-{p}.example.net"
-
-
 def reissue_server_leaf(state_dir: Path, fqdn: str, *, not_before: Any, ekus: tuple[str, ...]) -> CertView:
     """Replace `fqdn`'s current server leaf in the (stopped) lab by one from the same CA, with the same key,
     subject and names, but the given start date and EKUs. Returns the new leaf."""

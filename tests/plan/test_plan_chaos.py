@@ -9,23 +9,15 @@ from typing import Any
 
 import pytest
 import yaml
-from _plankit import (
-    NewCa,
-    control_peer,
-    csr_in_state,
-    edge_peer,
-    parse,
-    rotate_cluster,
-    trust_fingerprints,
-    write_fleet,
-)
+from _plankit import NewCa, csr_in_state, parse, rotate_cluster, trust_fingerprints
 
-from mrakit.adapters.connect import connect
 from mrakit.apply import apply
 from mrakit.inventory.load import load_inventory
+from mrakit.lab.fleet import control_peer, edge_peer, write_fleet
 from mrakit.lab.seed import init_lab
 from mrakit.lab.state import LabState
 from mrakit.planner import Plan, plan
+from mrakit.session import connect
 
 PAIRS = 12  # 12 edge + 12 control clusters, 2 peers each: 48 Expressways, plus a publisher and a subscriber
 DOWN = control_peer(3, 2)

@@ -30,12 +30,12 @@ from _plankit import (
     trust_fingerprints,
 )
 
-from mrakit.adapters.connect import Connections
 from mrakit.desired import Reason
 from mrakit.inventory.load import load_inventory
 from mrakit.lab.state import LabState
 from mrakit.planner import Action, Plan
 from mrakit.render.plan import JsonPlanRenderer, MarkdownPlanRenderer
+from mrakit.session import Session
 
 GOLDEN = Path(__file__).parent / "golden" / "plan.md"
 
@@ -61,7 +61,7 @@ def one_line_error(completed: subprocess.CompletedProcess[str]) -> str:
 # --- saved plans -----------------------------------------------------------------------------------------
 
 def test_stale_plan_is_refused_when_a_node_changed(make_deployment: Callable[..., Any],
-                                                  lab_connections: Callable[..., Connections]) -> None:
+                                                  lab_connections: Callable[..., Session]) -> None:
     deployment = make_deployment("peer-drift")
     state_dir = load_inventory(deployment.path).lab_state_dir
     saved = deployment.directory / "plan.json"

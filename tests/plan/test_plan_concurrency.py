@@ -18,7 +18,6 @@ from typing import Any
 import pytest
 from _plankit import EXPC2, EXPE1, MRAKIT, NewCa, cli_env, log_writes, request_log, trust_fingerprints
 
-from mrakit.adapters.connect import Connections
 from mrakit.apply import apply
 from mrakit.errors import LockedError
 from mrakit.inventory.load import load_inventory
@@ -26,6 +25,7 @@ from mrakit.lab.state import LabState
 from mrakit.lock import deployment_lock, lock_path
 from mrakit.planner import plan
 from mrakit.render.plan import MarkdownPlanRenderer, TextPlanRenderer
+from mrakit.session import Session
 
 
 def start(*args: str | Path) -> subprocess.Popen[str]:
@@ -152,7 +152,7 @@ def test_processes_appending_to_one_node_at_once_lose_nothing(make_deployment: C
 # --- trust writes and duplicates ------------------------------------------------------------------------
 
 def test_apply_reads_the_list_before_appending_so_a_ca_added_meanwhile_is_not_duplicated(
-        make_deployment: Callable[..., Any], lab_connections: Callable[..., Connections]) -> None:
+        make_deployment: Callable[..., Any], lab_connections: Callable[..., Session]) -> None:
     deployment = make_deployment()
     inventory = load_inventory(deployment.path)
     connections = lab_connections(deployment.path)
@@ -170,7 +170,7 @@ def test_apply_reads_the_list_before_appending_so_a_ca_added_meanwhile_is_not_du
 
 
 def test_plan_names_existing_duplicates_as_something_to_fix(make_deployment: Callable[..., Any],
-                                                           lab_connections: Callable[..., Connections]) -> None:
+                                                           lab_connections: Callable[..., Session]) -> None:
     deployment = make_deployment()
     inventory = load_inventory(deployment.path)
     connections = lab_connections(deployment.path)
@@ -196,7 +196,7 @@ def test_labs_of_several_processes_start_together_on_one_state_folder(make_deplo
     import shutil
     import threading
 
-    from mrakit.adapters.connect import resolve_credentials
+    from mrakit.inventory.credentials import resolve_credentials
     from mrakit.lab.server import Lab
 
     inventory = load_inventory(make_deployment().path)

@@ -11,7 +11,6 @@ import pytest
 from _plankit import CONTROL, EDGE, EXPC1, EXPC2, NewCa, rotate_cluster, trust_fingerprints
 from mrakit_testkit import run_cli
 
-from mrakit.adapters.connect import Connections
 from mrakit.apply import apply
 from mrakit.errors import UnsafePlanError
 from mrakit.inventory.load import load_inventory
@@ -19,18 +18,19 @@ from mrakit.lab.pki import lab_authorities
 from mrakit.lab.state import LabState
 from mrakit.observe import observe
 from mrakit.planner import PHASE_PRUNE, compute_plan, plan, raise_if_unsafe
+from mrakit.session import Session
 
 PRUNE_C = {"expressway": {"exp-c": {"prune": True}}}
 
 
-def converge(path: Any, connections: Connections) -> None:
+def converge(path: Any, connections: Session) -> None:
     inventory = load_inventory(path)
     assert not apply(plan(inventory, connections=connections), inventory, connections=connections).failed
 
 
 @pytest.mark.parametrize("prune", [True, False], ids=["prune", "no-prune"])
 def test_stray_and_duplicate_entries(make_deployment: Callable[..., Any],
-                                     lab_connections: Callable[..., Connections], prune: bool) -> None:
+                                     lab_connections: Callable[..., Session], prune: bool) -> None:
     deployment = make_deployment("missing-intermediate", PRUNE_C if prune else None)
     connections = lab_connections(deployment.path)
     lab = connections.lab
@@ -67,7 +67,7 @@ def test_stray_and_duplicate_entries(make_deployment: Callable[..., Any],
     assert trust_fingerprints(LabState.load(state_dir)) == before
 
 
-def test_removal_brake(make_deployment: Callable[..., Any], lab_connections: Callable[..., Connections]) -> None:
+def test_removal_brake(make_deployment: Callable[..., Any], lab_connections: Callable[..., Session]) -> None:
     deployment = make_deployment("missing-intermediate", PRUNE_C)
     connections = lab_connections(deployment.path)
     converge(deployment.path, connections)
@@ -81,7 +81,7 @@ def test_removal_brake(make_deployment: Callable[..., Any], lab_connections: Cal
 
 
 def test_an_unsafe_plan_is_shown_then_refused(make_deployment: Callable[..., Any],
-                                              lab_connections: Callable[..., Connections], tmp_path: Path) -> None:
+                                              lab_connections: Callable[..., Session], tmp_path: Path) -> None:
     deployment = make_deployment("missing-intermediate", PRUNE_C)
     connections = lab_connections(deployment.path)
     converge(deployment.path, connections)
@@ -112,7 +112,7 @@ def test_an_unsafe_plan_is_shown_then_refused(make_deployment: Callable[..., Any
 
 
 def test_prune_keeps_what_the_current_chain_needs_during_a_rotation(
-        make_deployment: Callable[..., Any], lab_connections: Callable[..., Connections]) -> None:
+        make_deployment: Callable[..., Any], lab_connections: Callable[..., Session]) -> None:
     deployment = make_deployment("missing-intermediate",
                                  {**PRUNE_C, "defaults": {"max_removal_ratio": 0.5}})
     connections = lab_connections(deployment.path)

@@ -9,11 +9,11 @@ from typing import Any
 
 from _plankit import EDGE, reissue_server_leaf
 
-from mrakit.adapters.connect import Connections
 from mrakit.apply import apply
 from mrakit.inventory.load import load_inventory
 from mrakit.pki.certview import SERVER_AUTH
 from mrakit.planner import plan
+from mrakit.session import Session
 
 HALF_AN_HOUR = dt.timedelta(minutes=30)  # the file starts an hour ago: newer, and already valid
 
@@ -31,7 +31,7 @@ def newer_server_auth_only_edge(make_deployment: Callable[..., Any], overrides: 
 
 
 def test_a_newer_certificate_is_kept_with_a_warning(make_deployment: Callable[..., Any],
-                                                   lab_connections: Callable[..., Connections]) -> None:
+                                                   lab_connections: Callable[..., Session]) -> None:
     deployment = newer_server_auth_only_edge(make_deployment, None)  # X15.5.1: serverAuth-only is fine on E
     inventory = load_inventory(deployment.path)
     connections = lab_connections(deployment.path)
@@ -56,7 +56,7 @@ def test_a_newer_certificate_is_kept_with_a_warning(make_deployment: Callable[..
 
 
 def test_a_newer_certificate_missing_a_required_eku_is_replaced(
-        make_deployment: Callable[..., Any], lab_connections: Callable[..., Connections]) -> None:
+        make_deployment: Callable[..., Any], lab_connections: Callable[..., Session]) -> None:
     """On X15.3 the server certificate needs serverAuth and clientAuth (MRA001): a newer re-issue that lost
     clientAuth is no renewal to keep; the inventory's certificate goes back on, and apply converges."""
     deployment = newer_server_auth_only_edge(

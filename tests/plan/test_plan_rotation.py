@@ -12,15 +12,15 @@ from typing import Any
 
 from _plankit import CONTROL, EDGE, NewCa, parse, rotate_cluster, traversal_handshake
 
-from mrakit.adapters.connect import Connections
 from mrakit.apply import apply
 from mrakit.inventory.load import load_inventory
 from mrakit.pki.chain import verify_chain
 from mrakit.planner import PHASE_CERTS, PHASE_TRUST, plan
+from mrakit.session import Session
 
 
 def test_edge_rotation_to_a_new_ca_keeps_the_traversal_zone_up(
-        make_deployment: Callable[..., Any], lab_connections: Callable[..., Connections]) -> None:
+        make_deployment: Callable[..., Any], lab_connections: Callable[..., Session]) -> None:
     deployment = make_deployment("fresh")
     connections = lab_connections(deployment.path)
     lab = connections.lab

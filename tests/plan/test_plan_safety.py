@@ -10,21 +10,21 @@ from typing import Any
 import yaml
 from _plankit import CONTROL, EDGE, EXPC2, PUB, SUB, NewCa, handshake, rotate_cluster, traversal_handshake
 
-from mrakit.adapters.connect import Connections
 from mrakit.apply import apply
 from mrakit.errors import AdapterError
 from mrakit.inventory.load import load_inventory
 from mrakit.pki.certview import CertView
 from mrakit.planner import plan
+from mrakit.session import Session
 
 
-def converged(deployment_path: Path, connections: Connections) -> None:
+def converged(deployment_path: Path, connections: Session) -> None:
     inventory = load_inventory(deployment_path)
     result = apply(plan(inventory, connections=connections), inventory, connections=connections)
     assert not result.failed, result.to_dict()
 
 
-def rotate(deployment_path: Path, cluster: str, connections: Connections, name: str) -> tuple[NewCa, dict[str, Any]]:
+def rotate(deployment_path: Path, cluster: str, connections: Session, name: str) -> tuple[NewCa, dict[str, Any]]:
     ca = NewCa.create(name)
     leaves = rotate_cluster(deployment_path, cluster, ca,
                             lambda fqdn, cn, sans: connections.expressway[fqdn].generate_csr(cn, sans))
@@ -38,7 +38,7 @@ def rewrite_lab(path: Path, **lab: Any) -> None:
 
 
 def test_install_is_skipped_when_a_trust_prerequisite_fails_and_a_rerun_converges(
-        make_deployment: Callable[..., Any], lab_connections: Callable[..., Connections]) -> None:
+        make_deployment: Callable[..., Any], lab_connections: Callable[..., Session]) -> None:
     deployment = make_deployment("missing-intermediate")
     connections = lab_connections(deployment.path)
     lab = connections.lab
@@ -89,7 +89,7 @@ def test_install_is_skipped_when_a_trust_prerequisite_fails_and_a_rerun_converge
 
 
 def test_install_waits_for_an_unreachable_validator(make_deployment: Callable[..., Any],
-                                                    lab_connections: Callable[..., Connections]) -> None:
+                                                    lab_connections: Callable[..., Session]) -> None:
     deployment = make_deployment("missing-intermediate")
     connections = lab_connections(deployment.path)
     converged(deployment.path, connections)
@@ -114,7 +114,7 @@ def test_install_waits_for_an_unreachable_validator(make_deployment: Callable[..
 
 
 def test_limit_never_plans_an_install_without_its_validators_trust(
-        make_deployment: Callable[..., Any], lab_connections: Callable[..., Connections]) -> None:
+        make_deployment: Callable[..., Any], lab_connections: Callable[..., Session]) -> None:
     deployment = make_deployment("missing-intermediate")
     connections = lab_connections(deployment.path)
     lab = connections.lab
@@ -131,7 +131,7 @@ def test_limit_never_plans_an_install_without_its_validators_trust(
 
 
 def test_control_rotation_waits_for_cucm_trust_replication(make_deployment: Callable[..., Any],
-                                                           lab_connections: Callable[..., Connections]) -> None:
+                                                           lab_connections: Callable[..., Session]) -> None:
     """Trust uploaded to the CUCM publisher reaches the subscribers only after replication (MRA032: verify
     on each): a control peer's new certificate must not be installed before cucm-sub1 trusts it."""
     deployment = make_deployment("missing-intermediate", {"lab": {"replication_delay_ms": 1500}})
@@ -160,7 +160,7 @@ def test_control_rotation_waits_for_cucm_trust_replication(make_deployment: Call
 
 
 def test_cucm_before_14_gets_manual_trust_steps(make_deployment: Callable[..., Any],
-                                                lab_connections: Callable[..., Connections]) -> None:
+                                                lab_connections: Callable[..., Session]) -> None:
     """CUCM before 14 has no certificate REST API: it is still read (through AXL), and its trust additions
     become manual CLI steps instead of making the plan fail."""
     deployment = make_deployment("fresh", {"cucm": {"cucm-main": {"version": "12.5.1"}}})

@@ -28,12 +28,12 @@ from _plankit import (
     trust_fingerprints,
 )
 
-from mrakit.adapters.connect import Connections
 from mrakit.apply import apply
 from mrakit.inventory.load import load_inventory
 from mrakit.lab.pki import lab_authorities
 from mrakit.lab.state import LabState
 from mrakit.planner import PHASE_CERTS, PHASE_TRUST, Action, Plan, plan
+from mrakit.session import Session
 
 Key = tuple[str, str, str | None, str | None]
 
@@ -199,7 +199,7 @@ def check_plan(scenario: str, the_plan: Plan, expected: Expected, state: LabStat
 
 @pytest.mark.parametrize("scenario", SCENARIOS)
 def test_scenario_plan_apply_replan(scenario: str, make_deployment: Callable[..., Any],
-                                    lab_connections: Callable[..., Connections]) -> None:
+                                    lab_connections: Callable[..., Session]) -> None:
     deployment = make_deployment(scenario, OVERRIDES.get(scenario))
     expected = Expected(deployment.path)
     inventory = expected.inventory
@@ -262,7 +262,7 @@ def test_scenario_plan_apply_replan(scenario: str, make_deployment: Callable[...
 
 
 def test_limit_plans_only_the_named_clusters(make_deployment: Callable[..., Any],
-                                             lab_connections: Callable[..., Connections]) -> None:
+                                             lab_connections: Callable[..., Session]) -> None:
     deployment = make_deployment("fresh")
     inventory = load_inventory(deployment.path)
     connections = lab_connections(deployment.path)

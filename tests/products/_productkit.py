@@ -7,7 +7,7 @@ from typing import Any
 import requests
 from mrakit_testkit import PASSWORDS
 
-from mrakit.adapters.connect import Connections
+from mrakit.session import Session
 
 EXPE1, EXPE2, EXPC1, EXPC2 = "expe1.acme.com", "expe2.acme.com", "expc1.acme.local", "expc2.acme.local"
 PUB, SUB = "cucm-pub.acme.local", "cucm-sub1.acme.local"
@@ -21,11 +21,11 @@ def raw_session() -> requests.Session:
     return session
 
 
-def lab_post(connections: Connections, url: str, **kwargs: Any) -> requests.Response:
+def lab_post(connections: Session, url: str, **kwargs: Any) -> requests.Response:
     assert connections.lab is not None
     return raw_session().post(url, verify=str(connections.lab.ca_bundle), timeout=10, **kwargs)
 
 
-def lab_get(connections: Connections, url: str, **kwargs: Any) -> requests.Response:
+def lab_get(connections: Session, url: str, **kwargs: Any) -> requests.Response:
     assert connections.lab is not None
     return raw_session().get(url, verify=str(connections.lab.ca_bundle), timeout=10, **kwargs)

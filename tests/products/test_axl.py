@@ -11,17 +11,17 @@ import pytest
 from _productkit import CUCM_LOGIN, EXPC1, EXPRESSWAY_LOGIN, PUB, SUB, lab_get, lab_post
 
 from mrakit.adapters.axl import AXL_VERSION, envelope, list_phone_security_profile, soap_action
-from mrakit.adapters.connect import Connections, connect
 from mrakit.errors import AuthError
 from mrakit.inventory.credentials import resolve_credentials
 from mrakit.inventory.load import load_inventory
 from mrakit.lab.server import started_lab
+from mrakit.session import Session, connect
 
 OLD_ENVELOPE = envelope("<ns:listPhoneSecurityProfile><searchCriteria><name>%</name></searchCriteria><returnedTags>"
                         "<name/><phoneType/><securityMode/></returnedTags></ns:listPhoneSecurityProfile>")
 
 
-def axl(connections: Connections, body: str, action: str, login: tuple[str, str] = CUCM_LOGIN) -> Any:
+def axl(connections: Session, body: str, action: str, login: tuple[str, str] = CUCM_LOGIN) -> Any:
     assert connections.lab is not None
     endpoint = connections.lab.endpoints[PUB].axl
     assert endpoint is not None
@@ -30,7 +30,7 @@ def axl(connections: Connections, body: str, action: str, login: tuple[str, str]
 
 
 def test_phone_security_profiles_are_read_with_device_security_mode(
-        make_deployment: Callable[..., Any], lab_connections: Callable[..., Connections]) -> None:
+        make_deployment: Callable[..., Any], lab_connections: Callable[..., Session]) -> None:
     connections = lab_connections(make_deployment().path)
     profiles = {p.name: p for p in connections.cucm[PUB].phone_security_profiles()}
     assert profiles["secure-8865.acme.local"].security_mode == "Encrypted"
@@ -45,7 +45,7 @@ def test_phone_security_profiles_are_read_with_device_security_mode(
 
 
 def test_a_returned_tag_the_schema_lacks_is_a_soap_fault(make_deployment: Callable[..., Any],
-                                                         lab_connections: Callable[..., Connections]) -> None:
+                                                         lab_connections: Callable[..., Session]) -> None:
     connections = lab_connections(make_deployment().path)
     answer = axl(connections, OLD_ENVELOPE, soap_action("listPhoneSecurityProfile"))
     assert answer.status_code == 500
@@ -56,7 +56,7 @@ def test_a_returned_tag_the_schema_lacks_is_a_soap_fault(make_deployment: Callab
 
 @pytest.mark.parametrize("action", ["", f"CUCM:DB ver={AXL_VERSION}", f'"CUCM:DB ver={AXL_VERSION} listProcessNode"'])
 def test_the_soap_action_must_name_the_operation(make_deployment: Callable[..., Any],
-                                                 lab_connections: Callable[..., Connections], action: str) -> None:
+                                                 lab_connections: Callable[..., Session], action: str) -> None:
     connections = lab_connections(make_deployment().path)
     answer = axl(connections, list_phone_security_profile(), action)
     assert answer.status_code == 500 and "SOAPAction" in answer.text
@@ -64,7 +64,7 @@ def test_the_soap_action_must_name_the_operation(make_deployment: Callable[..., 
 
 
 def test_process_nodes_are_the_call_processing_servers_only(make_deployment: Callable[..., Any],
-                                                            lab_connections: Callable[..., Connections]) -> None:
+                                                            lab_connections: Callable[..., Session]) -> None:
     connections = lab_connections(make_deployment().path)
     raw = axl(connections, envelope("<ns:listProcessNode><searchCriteria><name>%</name></searchCriteria>"
                                     "<returnedTags><name/><processNodeRole/></returnedTags></ns:listProcessNode>"),
@@ -75,7 +75,7 @@ def test_process_nodes_are_the_call_processing_servers_only(make_deployment: Cal
 
 
 def test_axl_is_on_its_own_port_with_its_own_account(make_deployment: Callable[..., Any],
-                                                     lab_connections: Callable[..., Connections],
+                                                     lab_connections: Callable[..., Session],
                                                      monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("MRAKIT_AXL_PASSWORD", "axl-app-user-secret")
     deployment = make_deployment(overrides={"defaults": {"credentials": {

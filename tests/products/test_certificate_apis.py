@@ -10,15 +10,15 @@ from typing import Any
 import pytest
 from _productkit import CUCM_LOGIN, EXPC1, EXPRESSWAY_LOGIN, PUB, SUB, lab_get, lab_post
 
-from mrakit.adapters.connect import Connections
 from mrakit.errors import AdapterError, UnsupportedOperation
 from mrakit.pki.ca import CertificateAuthority
+from mrakit.session import Session
 
 CSR_PATH = "/api/provisioning/certs/generate_csr"
 
 
 def test_the_csr_post_answers_without_the_csr_and_takes_only_known_keys(
-        make_deployment: Callable[..., Any], lab_connections: Callable[..., Connections]) -> None:
+        make_deployment: Callable[..., Any], lab_connections: Callable[..., Session]) -> None:
     connections = lab_connections(make_deployment().path)
     assert connections.lab is not None
     url = connections.lab.endpoints[EXPC1].api + CSR_PATH
@@ -50,7 +50,7 @@ def _same_name_cas() -> tuple[CertificateAuthority, CertificateAuthority, Certif
 
 
 def test_cucm_replaces_a_same_name_certificate_that_starts_later_and_skips_one_that_does_not(
-        make_deployment: Callable[..., Any], lab_connections: Callable[..., Connections]) -> None:
+        make_deployment: Callable[..., Any], lab_connections: Callable[..., Session]) -> None:
     connections = lab_connections(make_deployment(overrides={"lab": {"replication_delay_ms": 0}}).path)
     pub = connections.cucm[PUB]
     old, newer, older = _same_name_cas()
@@ -68,7 +68,7 @@ def test_cucm_replaces_a_same_name_certificate_that_starts_later_and_skips_one_t
 
 
 def test_raw_same_name_upload_is_answered_with_success(make_deployment: Callable[..., Any],
-                                                      lab_connections: Callable[..., Connections]) -> None:
+                                                      lab_connections: Callable[..., Session]) -> None:
     """What the product does, without mrakit's read-back: a 201 for an upload it did not store."""
     connections = lab_connections(make_deployment().path)
     assert connections.lab is not None
@@ -82,7 +82,7 @@ def test_raw_same_name_upload_is_answered_with_success(make_deployment: Callable
 
 
 def test_a_cucm_trust_delete_is_a_manual_step_with_an_unverified_rest_path(
-        make_deployment: Callable[..., Any], lab_connections: Callable[..., Connections]) -> None:
+        make_deployment: Callable[..., Any], lab_connections: Callable[..., Session]) -> None:
     connections = lab_connections(make_deployment().path)
     with pytest.raises(UnsupportedOperation, match="REST path unverified"):
         connections.cucm[PUB].remove_trusted_certificate("tomcat-trust", connections.cucm[PUB].trusted_certificates(

@@ -11,9 +11,9 @@ import yaml
 from _productkit import CUCM_LOGIN, EXPC1, PUB, SUB, lab_get
 from mrakit_testkit import PASSWORDS
 
-from mrakit.adapters.connect import Connections, connect
 from mrakit.inventory.credentials import credential_for
 from mrakit.inventory.load import load_inventory
+from mrakit.session import Session, connect
 
 SUB_PASSWORD = {"MRAKIT_SUB1_OS_PASSWORD": "sub1-os-admin-secret"}
 
@@ -49,7 +49,7 @@ def test_ports_and_logins_of_a_rest_inventory(make_deployment: Callable[..., Any
 
 
 def test_a_server_with_its_own_platform_login(make_deployment: Callable[..., Any],
-                                              lab_connections: Callable[..., Connections],
+                                              lab_connections: Callable[..., Session],
                                               monkeypatch: pytest.MonkeyPatch) -> None:
     for name, value in SUB_PASSWORD.items():
         monkeypatch.setenv(name, value)

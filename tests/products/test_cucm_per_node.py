@@ -14,7 +14,6 @@ import pytest
 import yaml
 from _productkit import EXPC1, EXPC2, PUB, SUB
 
-from mrakit.adapters.connect import Connections, connect
 from mrakit.apply import apply
 from mrakit.errors import InventoryError
 from mrakit.inventory.load import load_inventory
@@ -27,6 +26,7 @@ from mrakit.pki.keys import private_key_pem, write_private_key
 from mrakit.pki.load import load_certificates, load_csr_file
 from mrakit.planner import plan
 from mrakit.renew import request_csrs
+from mrakit.session import Session, connect
 
 
 def write_chain(path: Path, certs: list[CertView]) -> str:
@@ -59,20 +59,20 @@ def deployment(make_deployment: Callable[..., Any], change: Callable[[dict[str, 
     return path
 
 
-def converge(path: Path, connections: Connections) -> None:
+def converge(path: Path, connections: Session) -> None:
     inventory = load_inventory(path)
     result = apply(plan(inventory, connections=connections), inventory, connections=connections, check_stale=False)
     assert not result.failed, result.summary()
 
 
-def identity(connections: Connections, fqdn: str, service: str = "tomcat") -> CertView:
+def identity(connections: Session, fqdn: str, service: str = "tomcat") -> CertView:
     return connections.cucm[fqdn].identity_certificate(service)[0]
 
 
 # --- the inventory ----------------------------------------------------------------------------------------
 
 def test_each_server_gets_the_certificates_the_inventory_names_for_it(
-        make_deployment: Callable[..., Any], lab_connections: Callable[..., Connections]) -> None:
+        make_deployment: Callable[..., Any], lab_connections: Callable[..., Session]) -> None:
     voice = CertificateAuthority.create_root("Voice Root CA", organization="Voice")
 
     def change(data: dict[str, Any], directory: Path) -> None:
@@ -108,7 +108,7 @@ def test_a_multi_server_certificate_must_name_every_server(make_deployment: Call
 
 
 def test_unnamed_servers_are_issued_by_the_ca_of_their_cluster_when_its_key_is_given(
-        make_deployment: Callable[..., Any], lab_connections: Callable[..., Connections]) -> None:
+        make_deployment: Callable[..., Any], lab_connections: Callable[..., Session]) -> None:
     voice = CertificateAuthority.create_root("Voice Root CA", organization="Voice")
 
     def change(data: dict[str, Any], directory: Path) -> None:

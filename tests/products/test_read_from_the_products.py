@@ -11,12 +11,12 @@ from typing import Any
 import yaml
 from _productkit import EXPC1, EXPC2, EXPE1, PUB, SUB
 
-from mrakit.adapters.connect import connect
 from mrakit.doctor import doctor
 from mrakit.inventory.load import load_inventory
 from mrakit.lab.state import LabState
 from mrakit.planner import plan
 from mrakit.renew import request_csrs
+from mrakit.session import connect
 
 PROFILE = "secure-dx80.acme.local"
 

@@ -12,7 +12,6 @@ import pytest
 import yaml
 from _productkit import EXPC1, EXPC2, EXPE1, EXPE2
 
-from mrakit.adapters.connect import connect
 from mrakit.desired import desired_state
 from mrakit.errors import UnsafePlanError
 from mrakit.inventory.load import load_inventory
@@ -20,6 +19,7 @@ from mrakit.lab.state import LabState
 from mrakit.pki.ca import BOTH_EKUS, CertificateAuthority
 from mrakit.pki.certview import SERVER_AUTH
 from mrakit.planner import plan
+from mrakit.session import connect
 
 
 def renew_control_cluster(path: Path, ekus: tuple[str, ...]) -> CertificateAuthority:

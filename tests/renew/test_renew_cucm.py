@@ -7,13 +7,13 @@ from pathlib import Path
 
 from _renewkit import PUB, lab_json, run_cli, sign_csr_by_hand, write_count
 
-from mrakit.adapters.connect import connect
 from mrakit.handshake import probe
 from mrakit.inventory.load import load_inventory
 from mrakit.lab.pki import lab_authorities
 from mrakit.pki.load import load_certificate_file, load_csr_file
 from mrakit.planner import plan
 from mrakit.renew import csr_names, read_manifest
+from mrakit.session import connect
 
 SUB = "cucm-sub1.acme.local"
 

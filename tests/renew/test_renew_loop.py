@@ -8,7 +8,6 @@ from pathlib import Path
 import pytest
 from _renewkit import CLUSTER_FQDN, PEERS, lab_json, run_cli, write_count, writes
 
-from mrakit.adapters.connect import connect
 from mrakit.desired import desired_state
 from mrakit.doctor import doctor
 from mrakit.findings import Severity
@@ -19,6 +18,7 @@ from mrakit.observe import observe
 from mrakit.pki.load import load_certificate_file, load_certificates_file, load_csr_file
 from mrakit.planner import plan
 from mrakit.renew import csr_names, read_manifest
+from mrakit.session import connect
 
 
 @pytest.mark.parametrize("cluster", ["exp-e", "exp-c"])

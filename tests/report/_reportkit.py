@@ -25,7 +25,7 @@ CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic
 
 def run_doctor(inventory_path: Path) -> Report:
     """doctor() online on a lab deployment whose listeners are warm (see warm_listeners)."""
-    from mrakit.adapters.connect import connect
+    from mrakit.session import connect
 
     inventory = load_inventory(inventory_path)
     with connect(inventory, environ=PASSWORDS) as connections:

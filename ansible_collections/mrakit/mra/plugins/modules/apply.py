@@ -129,10 +129,10 @@ def main() -> None:
         import contextlib
         import json
 
-        from mrakit.adapters.connect import connect
         from mrakit.apply import apply, refuse_other_inventory, refuse_stale
         from mrakit.lock import deployment_lock
         from mrakit.planner import compute_plan, observe_for_plan, raise_if_unsafe
+        from mrakit.session import connect
 
         inventory = load(module)
         env = environment(module)

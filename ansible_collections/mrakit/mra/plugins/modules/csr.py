@@ -129,9 +129,9 @@ def main() -> None:
     try:
         from pathlib import Path
 
-        from mrakit.adapters.connect import connect
         from mrakit.observe import observe
         from mrakit.renew import read_manifest, request_csrs
+        from mrakit.session import connect
 
         inventory = load(module)
         env = environment(module)
