@@ -42,7 +42,7 @@ from pathlib import Path
 
 import yaml
 
-from mrakit.apply import apply
+from mrakit.applier import apply
 from mrakit.inventory.load import load_inventory
 from mrakit.inventory.model import Inventory
 from mrakit.lab import fleet

@@ -10,10 +10,14 @@ The public library API::
     result = mrakit.apply(the_plan, inventory)            # failures are data: result.failed
     report = mrakit.doctor(inventory)                     # every rule, with handshake proofs
 
-The modules of the same names (``mrakit.plan``, ``mrakit.apply``, …) hold the value types
-(``Plan``, ``ApplyResult``, ``Report``); import those from the modules.
+The value types are here too (``mrakit.Plan``, ``mrakit.ApplyResult``, ``mrakit.Report``,
+``mrakit.Session``). The functions live in modules named for the step of the data flow
+(``mrakit.planner``, ``mrakit.applier``, ``mrakit.diagnosis``), so no name on this face hides a module.
 """
 
+from mrakit.applier import ApplyResult, apply
+from mrakit.desired import DesiredState, desired_state
+from mrakit.diagnosis import Report, doctor
 from mrakit.errors import (
     AdapterError,
     AuthError,
@@ -25,26 +29,26 @@ from mrakit.errors import (
     UnsafePlanError,
     UnsupportedOperation,
 )
+from mrakit.inventory.load import load_inventory
+from mrakit.inventory.model import Inventory
+from mrakit.planner import Plan, plan
+from mrakit.session import Session
 
 __version__ = "0.1.0"
 
-
-# These functions shadow their modules' names on the package, on purpose: they are the API.
-from mrakit.apply import apply
-from mrakit.desired import desired_state
-from mrakit.doctor import doctor
-from mrakit.inventory.load import load_inventory
-from mrakit.inventory.model import Inventory
-from mrakit.planner import plan
-
 __all__ = [
     "AdapterError",
+    "ApplyResult",
     "AuthError",
+    "DesiredState",
     "Inventory",
     "InventoryError",
     "MrakitError",
     "NodeUnreachable",
     "PkiError",
+    "Plan",
+    "Report",
+    "Session",
     "StalePlanError",
     "UnsafePlanError",
     "UnsupportedOperation",

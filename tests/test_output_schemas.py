@@ -9,8 +9,8 @@ import jsonschema
 import pytest
 from referencing import Registry, Resource
 
-from mrakit.apply import apply
-from mrakit.doctor import doctor
+from mrakit.applier import apply
+from mrakit.diagnosis import doctor
 from mrakit.inventory.load import load_inventory
 from mrakit.planner import Plan, plan
 from mrakit.session import connect

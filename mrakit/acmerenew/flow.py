@@ -23,7 +23,7 @@ from mrakit.acmerenew.errors import RenewalError
 from mrakit.acmerenew.order import AcmeAccount, Order
 from mrakit.acmerenew.state import NodeState, load_state, save_state, state_dir
 from mrakit.adapters.base import CUCM_SERVICE_OF_KIND
-from mrakit.apply import ApplyResult, apply
+from mrakit.applier import ApplyResult, apply
 from mrakit.desired import complete_chain, desired_state
 from mrakit.errors import MrakitError
 from mrakit.inventory.model import AcmeSettings, Inventory

@@ -7,7 +7,7 @@ import sys
 import click
 
 from mrakit.cli.common import EXIT_ATTENTION, EXIT_OK, colour, echo_json, fail, output_options, quiet
-from mrakit.doctor import doctor
+from mrakit.diagnosis import doctor
 from mrakit.findings import Severity
 from mrakit.handshake import probe
 from mrakit.inventory.load import load_inventory

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import click
 
-from mrakit.apply import ApplyResult, apply, refuse_other_inventory, refuse_stale
+from mrakit.applier import ApplyResult, apply, refuse_other_inventory, refuse_stale
 from mrakit.cli.common import (
     EXIT_ATTENTION,
     EXIT_FAILED,

@@ -10,7 +10,7 @@ from pathlib import Path
 import click
 
 from mrakit.cli.common import EXIT_ATTENTION, EXIT_OK, fail, output_options
-from mrakit.doctor import Report, doctor
+from mrakit.diagnosis import Report, doctor
 from mrakit.inventory.load import load_inventory
 from mrakit.inventory.model import Inventory
 from mrakit.planner import Plan

@@ -9,7 +9,7 @@ from typing import Protocol
 
 import click
 
-from mrakit.apply import ApplyResult
+from mrakit.applier import ApplyResult
 from mrakit.findings import Severity
 from mrakit.planner import Action, Plan
 

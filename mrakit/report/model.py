@@ -14,7 +14,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from mrakit.desired import KIND_TEXT, DesiredState, TrustRelation
-from mrakit.doctor import Proof, Report
+from mrakit.diagnosis import Proof, Report
 from mrakit.inventory.model import Inventory
 from mrakit.observe import ObservedState
 from mrakit.pki.certview import CertView

@@ -248,7 +248,7 @@ def phone_roots(directory: Path, state_dir: Path, *roots_pem: str) -> Path:
 
 def doctor_problems(inventory_path: Path, roots: Path) -> list[str]:
     """Errors, ACME001 warnings and failed handshakes the doctor finds: [] when every relation works."""
-    from mrakit.doctor import doctor
+    from mrakit.diagnosis import doctor
     from mrakit.findings import Severity
     from mrakit.inventory.load import load_inventory
 

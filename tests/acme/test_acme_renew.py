@@ -23,7 +23,7 @@ from cryptography import x509
 
 from mrakit.acmerenew.state import STATE_FOLDER
 from mrakit.desired import desired_state
-from mrakit.doctor import doctor
+from mrakit.diagnosis import doctor
 from mrakit.findings import Severity
 from mrakit.inventory.load import load_inventory
 from mrakit.pki.keys import public_key_sha256

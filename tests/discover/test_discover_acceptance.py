@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from mrakit.apply import apply
+from mrakit.applier import apply
 from mrakit.inventory.load import load_inventory
 from mrakit.lab.seed import SCENARIOS
 from mrakit.planner import Action, Plan, plan

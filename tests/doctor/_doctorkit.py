@@ -22,7 +22,7 @@ from mrakit_testkit import PASSWORDS as _SHARED_PASSWORDS
 from mrakit_testkit import deep_merge
 
 from mrakit.desired import desired_state
-from mrakit.doctor import Report, doctor
+from mrakit.diagnosis import Report, doctor
 from mrakit.findings import Finding
 from mrakit.inventory.load import load_inventory
 from mrakit.inventory.model import Inventory
@@ -146,7 +146,7 @@ class TemplateCache:
 
 def apply_all(d: Deployment) -> Any:
     """`mrakit plan` + `mrakit apply` through the library; returns the ApplyResult."""
-    from mrakit.apply import apply
+    from mrakit.applier import apply
     from mrakit.planner import plan
 
     inventory = d.inventory()

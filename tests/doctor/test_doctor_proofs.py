@@ -30,7 +30,7 @@ from _doctorkit import (
     run_doctor,
 )
 
-from mrakit.doctor import doctor
+from mrakit.diagnosis import doctor
 from mrakit.handshake import HandshakeResult, mutual_tls, presented_chain, probe
 from mrakit.inventory.credentials import resolve_credentials
 from mrakit.lab.server import started_lab
@@ -296,7 +296,7 @@ def test_handshakes_without_a_lab_go_to_the_inventory_addresses(applied, monkeyp
         return HandshakeResult(False, "not attempted")
 
     # (the package exports the function `doctor`, which hides the module of the same name)
-    monkeypatch.setattr(importlib.import_module("mrakit.doctor"), "mutual_tls", record)
+    monkeypatch.setattr(importlib.import_module("mrakit.diagnosis"), "mutual_tls", record)
     with connect(inventory, environ=PASSWORDS) as lab_connections:
         # adapters as for real nodes: nothing says where a lab listens
         rest = Session(expressway=lab_connections.expressway, cucm=lab_connections.cucm)

@@ -11,7 +11,7 @@ import pytest
 import yaml
 from _plankit import NewCa, csr_in_state, parse, rotate_cluster, trust_fingerprints
 
-from mrakit.apply import apply
+from mrakit.applier import apply
 from mrakit.inventory.load import load_inventory
 from mrakit.lab.fleet import control_peer, edge_peer, write_fleet
 from mrakit.lab.seed import init_lab

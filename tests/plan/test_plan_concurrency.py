@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 from _plankit import EXPC2, EXPE1, MRAKIT, NewCa, cli_env, log_writes, request_log, trust_fingerprints
 
-from mrakit.apply import apply
+from mrakit.applier import apply
 from mrakit.errors import LockedError
 from mrakit.inventory.load import load_inventory
 from mrakit.lab.state import LabState

@@ -11,7 +11,7 @@ import pytest
 from _plankit import CONTROL, EDGE, EXPC1, EXPC2, NewCa, rotate_cluster, trust_fingerprints
 from mrakit_testkit import run_cli
 
-from mrakit.apply import apply
+from mrakit.applier import apply
 from mrakit.errors import UnsafePlanError
 from mrakit.inventory.load import load_inventory
 from mrakit.lab.pki import lab_authorities

@@ -9,7 +9,7 @@ from typing import Any
 
 from _plankit import EDGE, reissue_server_leaf
 
-from mrakit.apply import apply
+from mrakit.applier import apply
 from mrakit.inventory.load import load_inventory
 from mrakit.pki.certview import SERVER_AUTH
 from mrakit.planner import plan

@@ -3,7 +3,7 @@ it: a re-run after a replication that never arrived converges on every node."""
 
 from __future__ import annotations
 
-from mrakit.apply import apply
+from mrakit.applier import apply
 from mrakit.inventory.load import load_inventory
 from mrakit.lab.state import LabState
 from mrakit.pki.load import load_certificates

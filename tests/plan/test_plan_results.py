@@ -8,7 +8,7 @@ from typing import Any
 
 from _plankit import EXPC2, EXPE1, NewCa
 
-from mrakit.apply import ActionResult, ApplyResult, RelationCheck, apply
+from mrakit.applier import ActionResult, ApplyResult, RelationCheck, apply
 from mrakit.errors import AdapterError
 from mrakit.inventory.load import load_inventory
 from mrakit.pki.certview import CertView

@@ -12,7 +12,7 @@ from typing import Any
 
 from _plankit import CONTROL, EDGE, NewCa, parse, rotate_cluster, traversal_handshake
 
-from mrakit.apply import apply
+from mrakit.applier import apply
 from mrakit.inventory.load import load_inventory
 from mrakit.pki.chain import verify_chain
 from mrakit.planner import PHASE_CERTS, PHASE_TRUST, plan

@@ -10,7 +10,7 @@ from typing import Any
 import yaml
 from _plankit import CONTROL, EDGE, EXPC2, PUB, SUB, NewCa, handshake, rotate_cluster, traversal_handshake
 
-from mrakit.apply import apply
+from mrakit.applier import apply
 from mrakit.errors import AdapterError
 from mrakit.inventory.load import load_inventory
 from mrakit.pki.certview import CertView

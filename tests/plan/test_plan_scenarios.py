@@ -28,7 +28,7 @@ from _plankit import (
     trust_fingerprints,
 )
 
-from mrakit.apply import apply
+from mrakit.applier import apply
 from mrakit.inventory.load import load_inventory
 from mrakit.lab.pki import lab_authorities
 from mrakit.lab.state import LabState

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from _plankit import MRAKIT, cli_env, log_writes, request_log
 
-from mrakit.apply import apply
+from mrakit.applier import apply
 from mrakit.errors import PlanError
 from mrakit.inventory.load import load_inventory
 from mrakit.lab.state import LabState

@@ -14,7 +14,7 @@ import pytest
 import yaml
 from _productkit import EXPC1, EXPC2, PUB, SUB
 
-from mrakit.apply import apply
+from mrakit.applier import apply
 from mrakit.errors import InventoryError
 from mrakit.inventory.load import load_inventory
 from mrakit.lab.pki import lab_authorities

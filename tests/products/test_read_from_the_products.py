@@ -11,7 +11,7 @@ from typing import Any
 import yaml
 from _productkit import EXPC1, EXPC2, EXPE1, PUB, SUB
 
-from mrakit.doctor import doctor
+from mrakit.diagnosis import doctor
 from mrakit.inventory.load import load_inventory
 from mrakit.lab.state import LabState
 from mrakit.planner import plan

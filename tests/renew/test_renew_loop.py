@@ -9,7 +9,7 @@ import pytest
 from _renewkit import CLUSTER_FQDN, PEERS, lab_json, run_cli, write_count, writes
 
 from mrakit.desired import desired_state
-from mrakit.doctor import doctor
+from mrakit.diagnosis import doctor
 from mrakit.findings import Severity
 from mrakit.handshake import probe
 from mrakit.inventory.load import load_inventory

@@ -13,7 +13,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "doctor"))  # the d
 
 from _doctorkit import PASSWORDS, warm_listeners
 
-from mrakit.doctor import Report, doctor
+from mrakit.diagnosis import Report, doctor
 from mrakit.inventory.load import load_inventory
 from mrakit.report.model import CertificateInfo, ClusterInfo, EdgeInfo, NodeInfo, ReportModel, short
 

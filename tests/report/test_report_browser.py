@@ -9,7 +9,7 @@ import struct
 import pytest
 from _reportkit import PASSWORDS, failing_relations, open_in_chromium, run_doctor, synthetic
 
-from mrakit.apply import apply
+from mrakit.applier import apply
 from mrakit.inventory.load import load_inventory
 from mrakit.planner import plan
 from mrakit.report.html import render_html

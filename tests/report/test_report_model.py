@@ -11,7 +11,7 @@ from _reportkit import PASSWORDS, failing_relations, run_doctor, synthetic
 from prometheus_client.openmetrics.parser import text_string_to_metric_families as parse_openmetrics
 from prometheus_client.parser import text_string_to_metric_families as parse_prometheus
 
-from mrakit.doctor import doctor
+from mrakit.diagnosis import doctor
 from mrakit.inventory.load import load_inventory
 from mrakit.lab.state import LabState
 from mrakit.planner import plan

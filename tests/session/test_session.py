@@ -53,7 +53,7 @@ def test_the_lab_kind_comes_from_its_entry_point(make_deployment: Callable[..., 
 
 ADAPTERS = ["mrakit.adapters", "mrakit.adapters.base", "mrakit.adapters.rest", "mrakit.adapters.axl",
             "mrakit.adapters.cucm_rest", "mrakit.adapters.expressway_rest"]
-CORE = ["mrakit.session", "mrakit.planner", "mrakit.apply", "mrakit.doctor", "mrakit.renew", "mrakit.ping",
+CORE = ["mrakit.session", "mrakit.planner", "mrakit.applier", "mrakit.diagnosis", "mrakit.renew", "mrakit.ping",
         "mrakit.acmerenew.flow", "mrakit.discover", "mrakit.discover.refresh"]
 
 

@@ -129,7 +129,7 @@ def main() -> None:
         import contextlib
         import json
 
-        from mrakit.apply import apply, refuse_other_inventory, refuse_stale
+        from mrakit.applier import apply, refuse_other_inventory, refuse_stale
         from mrakit.lock import deployment_lock
         from mrakit.planner import compute_plan, observe_for_plan, raise_if_unsafe
         from mrakit.session import connect

@@ -88,7 +88,7 @@ def main() -> None:
                            supports_check_mode=True)
     import_mrakit(module)
     try:
-        from mrakit.doctor import doctor
+        from mrakit.diagnosis import doctor
 
         report = doctor(load(module), offline=module.params["offline"], node=module.params["node"],
                         phone_roots=module.params["phone_roots"], environ=environment(module),
