@@ -7,12 +7,14 @@ import sys
 import click
 
 from mrakit.cli.common import EXIT_ATTENTION, EXIT_OK, colour, echo_json, fail, output_options, quiet
+from mrakit.cli.report import render_report
 from mrakit.diagnosis import doctor
 from mrakit.findings import Severity
 from mrakit.handshake import probe
 from mrakit.inventory.load import load_inventory
 from mrakit.observe import observe
 from mrakit.pki.chain import verify_chain
+from mrakit.pki.keys import private_key_pem
 from mrakit.pki.load import load_certificate_file, load_private_key_file
 from mrakit.render.certs import render_certificate, render_chain_result
 from mrakit.rules.registry import RULES
@@ -53,8 +55,6 @@ def doctor_command(inventory_path: str | None, offline: bool, node: str | None, 
     if output_format == "json":
         echo_json(report.to_dict())
     elif output_format in ("html", "openmetrics"):
-        from mrakit.cli.report import render_report
-
         click.echo(render_report(report, inventory, output_format), nl=False)
     else:
         click.echo(_render(report, colour=colour(), summary_only=quiet()))
@@ -123,8 +123,6 @@ def probe_command(target: str, servername: str | None, trust_of: str | None, inv
     certificate = load_certificate_file(client_cert) if client_cert else None
     key_pem = None
     if client_key:
-        from mrakit.pki.keys import private_key_pem
-
         key_pem = private_key_pem(load_private_key_file(client_key)).decode("ascii")
     result = probe(host.strip("[]"), int(port_text), server_name=servername, client_certificate=certificate,
                    client_key_pem=key_pem)

@@ -81,6 +81,7 @@ def renew_command(inventory_path: str, clusters: tuple[str, ...], peers: tuple[s
     order (dns-01 by TSIG-signed RFC 2136 update), then trust first, rolling install and verify as
     `apply --certificates` does. A failure leaves the old certificate in place; run it again to
     resume. Exit 0 when everything due was renewed (or nothing was due), 1 otherwise."""
+    # Here, not at the top: the ACME client (acme, josepy) takes a while to load and only renew needs it.
     from mrakit.acmerenew.flow import renew
 
     inventory = load_inventory(inventory_path)

@@ -20,6 +20,7 @@ from mrakit.discover.reach import CUCM_PORT, EXPRESSWAY_PORT, DiscoverError, End
 from mrakit.discover.tree import Doc, render
 from mrakit.discover.walk import Discovery, Problem, walk
 from mrakit.errors import InventoryError, MrakitError
+from mrakit.inventory.load import load_inventory
 from mrakit.pki.certview import CertView
 from mrakit.pki.load import certificates_to_pem, load_certificates, load_certificates_file
 
@@ -150,8 +151,6 @@ def discover(options: DiscoverOptions, environ: Mapping[str, str] | None = None)
     result = DiscoverResult(inventory_path, sorted(found.expressway), sorted(found.cucm), assembled.clusters,
                             assembled.problems, first_contact)
     try:
-        from mrakit.inventory.load import load_inventory
-
         load_inventory(inventory_path)
     except InventoryError as exc:
         result.valid, result.invalid_reason = False, exc.one_line()

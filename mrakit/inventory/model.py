@@ -8,7 +8,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
-from mrakit.errors import InventoryError
+from mrakit.errors import InventoryError, MrakitError
+from mrakit.files import MAX_SECRET_BYTES, read_limited
 from mrakit.inventory.versions import CucmVersion, ExpresswayVersion
 from mrakit.pki.certview import CertView
 
@@ -40,9 +41,6 @@ class Credential:
 def _password_from_file(path: Path, where: str) -> str:
     """The password in `path`: refused when others may read the file (as ssh refuses such a key) or
     when it is empty, like an empty variable."""
-    from mrakit.errors import MrakitError
-    from mrakit.files import MAX_SECRET_BYTES, read_limited
-
     try:
         mode = os.stat(path).st_mode
     except OSError as exc:

@@ -13,6 +13,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import NameOID
 
 from mrakit.errors import PkiError, printable
+from mrakit.files import output_folder, write_atomic
 from mrakit.pki.certview import CertView
 from mrakit.pki.load import PrivateKey
 
@@ -66,8 +67,6 @@ def write_private_key(path: str | os.PathLike[str], key: PrivateKey, passphrase:
     """Write `key` as PKCS#8 PEM with mode 0600 from the first byte (never world-readable, even briefly),
     into a new file (exclusive create, no symbolic link followed) renamed over `path`: a symbolic link
     planted at `path` is replaced, its target never written."""
-    from mrakit.files import output_folder, write_atomic
-
     target = Path(path)
     output_folder(target.parent)
     write_atomic(target, private_key_pem(key, passphrase), mode=0o600)
