@@ -45,10 +45,12 @@ def _module_name(path: Path) -> str:
 def _imports(path: Path) -> list[tuple[int, str, bool]]:
     """(line, imported module, at module level) for every mrakit import in the file."""
     tree = ast.parse(path.read_text(encoding="utf-8"))
-    type_only = {id(n) for block in tree.body if isinstance(block, ast.If) and ast.unparse(block.test) == "TYPE_CHECKING"
-                 for n in block.body}
+    type_only = {id(n) for block in tree.body if isinstance(block, ast.If)
+                 and ast.unparse(block.test) == "TYPE_CHECKING" for n in block.body}
     found = []
     for node in ast.walk(tree):
+        if not isinstance(node, ast.Import | ast.ImportFrom):
+            continue
         top = node.col_offset == 0 or id(node) in type_only
         if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("mrakit"):
             found.append((node.lineno, node.module, top))
