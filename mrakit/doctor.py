@@ -6,44 +6,26 @@ from __future__ import annotations
 import datetime as dt
 import os
 import ssl
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
-from mrakit.desired import DesiredState, TrustRelation, complete_chain, desired_state
+from mrakit.desired import DesiredState, TrustRelation, desired_for
 from mrakit.errors import MrakitError
 from mrakit.findings import Finding, Severity, sort_findings
 from mrakit.handshake import HandshakeResult, mutual_tls, send_own_certificate_only
 from mrakit.inventory.model import Inventory
 from mrakit.observe import ObservedState, observe
 from mrakit.pki.certview import CertView
-from mrakit.pki.chain import ChainReason, ChainResult, Purpose, verify_chain
+from mrakit.pki.chain import ChainReason, ChainResult, Purpose, complete_chain, verify_chain
 from mrakit.pki.keys import certificate_matches_key, private_key_pem
 from mrakit.pki.load import load_private_key_file
 from mrakit.pki.roots import load_public_roots
-from mrakit.rules.acme import check_acme_intermediates
 from mrakit.rules.context import CheckContext
-from mrakit.rules.nodes import (
-    check_cucm_by_fqdn,
-    check_public_edge,
-    check_temporary,
-    check_versions,
-)
-from mrakit.rules.outlook import check_outlook
-from mrakit.rules.topology import check_topology_drift
-from mrakit.rules.trust import (
-    check_list_hygiene,
-    check_peer_drift,
-    check_relations,
-    relation_verdict,
-    relations_with_subscribers,
-)
+from mrakit.rules.registry import doctor_findings
+from mrakit.rules.trust import relation_verdict, relations_with_subscribers
 
-Check = Callable[[CheckContext], list[Finding]]
-OFFLINE_CHECKS: tuple[Check, ...] = (check_temporary, check_public_edge, check_outlook)
-ONLINE_CHECKS: tuple[Check, ...] = (check_relations, check_peer_drift, check_list_hygiene, check_cucm_by_fqdn,
-                                    check_versions, check_topology_drift, check_acme_intermediates)
 DEFAULT_PORTS = {"traversal": 7001, "sip-tls": 5061, "tomcat": 8443}
 
 
@@ -306,20 +288,11 @@ def doctor(
     try:
         if not offline:
             observed = observe(inventory, connections.expressway, connections.cucm, workers=workers)
-            for failed in observed.failed():
-                findings.append(Finding("NET001", Severity.ERROR, f"could not read {failed.node}: {failed.error}",
-                                        fix="check address, credentials and API access", cluster=failed.cluster,
-                                        node=failed.node))
         # Online, judge what the nodes present now; offline, the files the inventory names.
-        desired = desired_state(inventory, observed.certificates() if observed else None,
-                                node_trust=observed.node_trust() if observed else None,
-                                cucm_profiles=observed.secure_profiles() if observed else None, at=when,
-                                prefer_observed=observed is not None)
+        desired = desired_for(inventory, observed, as_deployed=True, at=when)
         ctx = CheckContext(inventory, desired, observed, roots, when)
         relations = [(rel, relation_verdict(ctx, rel)) for rel in relations_with_subscribers(ctx)]
-        findings += desired.all_findings()
-        for check in OFFLINE_CHECKS + (ONLINE_CHECKS if observed else ()):
-            findings += check(ctx)
+        findings += doctor_findings(ctx)
         if observed is not None and handshakes:
             proofs = _Prover(inventory, observed, connections, when).run(workers or inventory.defaults.workers)
             findings += _disagreements(proofs)

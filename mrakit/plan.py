@@ -23,20 +23,19 @@ from mrakit.desired import (
     NodeDesired,
     Reason,
     TrustRelation,
-    complete_chain,
     copies_into_client_store,
-    desired_state,
+    desired_for,
 )
 from mrakit.errors import UnsafePlanError
 from mrakit.findings import Finding, Severity
+from mrakit.inventory.eku import client_certificate_ekus, server_certificate_ekus
 from mrakit.inventory.model import CertificateFile, CucmCluster, Inventory
 from mrakit.observe import NodeObservation, ObservedState, ProgressCallback, observe
 from mrakit.pki.certview import CertView
-from mrakit.pki.chain import ChainReason, verify_chain
+from mrakit.pki.chain import ChainReason, complete_chain, verify_chain
 from mrakit.pki.load import load_certificates
 from mrakit.rules.context import CheckContext
-from mrakit.rules.eku import client_certificate_ekus, server_certificate_ekus
-from mrakit.rules.topology import check_topology_drift
+from mrakit.rules.registry import PLAN_CHECKS, Judgement, judge_offline, run_checks
 
 FORMAT_VERSION = 1
 ActionKind = Literal["trust.add", "trust.remove", "cert.install", "manual"]
@@ -810,15 +809,14 @@ _INSTALL_BLOCKERS = {
 }
 
 
-def refuse_bad_installs(desired: DesiredState, actions: Sequence[Action]) -> None:
+def refuse_bad_installs(judged: Judgement, actions: Sequence[Action]) -> None:
     """A certificate that lacks a required SAN, has the wrong EKUs for the node's version, has
     expired or is a wildcard is refused before anything is changed (UnsafePlanError)."""
     problems = []
     for action in actions:
         if action.kind != "cert.install" or action.product != "expressway":
             continue
-        node = desired.node(action.node)
-        for finding in node.findings:
+        for finding in judged.of_node(action.node):
             if (
                 finding.severity is Severity.ERROR
                 and finding.code in _INSTALL_BLOCKERS
@@ -840,24 +838,13 @@ def compute_plan(
     at: dt.datetime | None = None,
 ) -> Plan:
     """The plan for `inventory` given what was observed. Pure: no network, no writes."""
-    desired = desired_state(inventory, observed.certificates(), node_trust=observed.node_trust(),
-                            cucm_profiles=observed.secure_profiles(), at=at)
+    desired = desired_for(inventory, observed, at=at)
     planner = _Planner(inventory, desired, observed, limit=limit, force=force, max_removal_ratio=max_removal_ratio)
     actions = planner.build()
-    refuse_bad_installs(desired, actions)
-    drift = check_topology_drift(CheckContext(inventory, desired, observed, (), at or dt.datetime.now(dt.UTC)))
-    findings = [*desired.all_findings(), *planner.findings, *drift]
-    for failed in observed.failed():
-        findings.append(
-            Finding(
-                "UNREACHABLE",
-                Severity.ERROR,
-                f"could not read {failed.node}: {failed.error}",
-                fix="check the node's address, credentials and API access, then plan again",
-                cluster=failed.cluster,
-                node=failed.node,
-            )
-        )
+    ctx = CheckContext(inventory, desired, observed, (), desired.at)
+    judged = judge_offline(ctx)
+    refuse_bad_installs(judged, actions)
+    findings = [*judged.all(), *planner.findings, *run_checks(PLAN_CHECKS, ctx)]
     return Plan(
         # Absolute, so `mrakit apply PLAN.json` finds the inventory from any folder.
         inventory_path=str(Path(inventory.path).resolve()),
