@@ -15,8 +15,8 @@ the two peers of a cluster never share a key (no MRA016).
 
 Then it times `load_inventory` (YAML, schema, files, cross-references) and `desired_state` with the
 offline checks after it (trust relations, chain completion, required SANs, certificate checks), `repeat` times
-each, and prints the minimum and the median. Runs only when invoked directly; pytest does not collect it (tests/inventory imports
-`generate_inventory` to check the generator at a smaller size).
+each, and prints the minimum and the median. Runs only when invoked directly; pytest does not collect it
+(tests/inventory imports `generate_inventory` to check the generator at a smaller size).
 """
 
 from __future__ import annotations
