@@ -3,12 +3,16 @@ MRA001 (version-aware EKUs), MRA004, MRA008, MRA010/MRA013, MRA016, MRA020 (chai
 
 from __future__ import annotations
 
+import builtins
 import json
+import os
 
 import pytest
 
-from mrakit.desired import DesiredState
+from mrakit.desired import DesiredState, desired_state
 from mrakit.pki import CLIENT_AUTH, SERVER_AUTH, generate_private_key, write_private_key
+from mrakit.rules.context import CheckContext
+from mrakit.rules.registry import judge_offline
 
 SERVER_ONLY = (SERVER_AUTH,)
 
@@ -270,6 +274,47 @@ def test_mra020_chain_cannot_be_completed(inventory, pki, trust_entries, expecte
     # Never half a chain: not even the known intermediate is trusted while its root is unknown.
     for fqdn in ("expe1.acme.com", "expc2.acme.local"):
         assert trust_entries(state.node(fqdn)) == []
+
+
+@pytest.mark.parametrize("present", ["root-only", "issuing-only"])
+def test_an_unresolved_chain_is_data_on_the_desired_state(inventory, pki, present):
+    """The derivation says what it could not resolve (which relation, which certificate, which issuer,
+    what it did find); the rules make MRA020/MRA021 of it."""
+    acme = pki.chain("Acme")
+    ws, _ = pair(inventory, pki)
+    ws.certs("pki/acme-chain.pem", [acme.root.cert] if present == "root-only" else [acme.issuing.cert])
+    missing = acme.issuing.cert if present == "root-only" else acme.root.cert
+    state = ws.desired()
+
+    assert sorted((u.relation.subject, u.relation.kind) for u in state.unresolved) == [
+        ("expc1.acme.local", "server"), ("expc2.acme.local", "server"),
+        ("expe1.acme.com", "server"), ("expe2.acme.com", "server")]
+    for gap in state.unresolved:
+        assert gap.missing_issuer == missing.subject
+        assert gap.certificate.fingerprint_sha256 != missing.fingerprint_sha256
+        assert gap.found == (() if present == "root-only" else (acme.issuing.cert,))
+    assert [(f.code, f.node, f.evidence["certificate"]) for f in ws.judged(state).general] == [
+        ("MRA020" if present == "root-only" else "MRA021", gap.relation.subject, gap.certificate.fingerprint_sha256)
+        for gap in state.unresolved]
+
+
+def test_deriving_reads_no_file(inventory, pki, monkeypatch):
+    """The derivation is pure: a key that does not match its certificate is found by the rules (MRA008,
+    which read the key file), never by desired_state."""
+    ws, _ = pair(inventory, pki)
+    ws.leaf("pki/expe2.pem", pki.chain("Acme").leaf("mra.acme.com", ["expe2.acme.com", *E_SANS]),
+            key=generate_private_key("p256"))
+    loaded = ws.load()
+
+    def no_reading(*args, **kwargs):
+        raise AssertionError(f"desired_state opened a file: {args[:1]}")
+
+    with monkeypatch.context() as patched:
+        patched.setattr(os, "open", no_reading)
+        patched.setattr(builtins, "open", no_reading)
+        state = desired_state(loaded)
+    assert [(f.code, f.node) for f in judge_offline(CheckContext.offline(loaded, state)).all()] == [
+        ("MRA008", "expe2.acme.com")]
 
 
 def test_mra020_chain_completed_from_the_certificate_file(inventory, pki, trust_entries, expected_entries):
