@@ -14,7 +14,7 @@ from typing import Any
 from mrakit.desired import DesiredState, TrustRelation, desired_for
 from mrakit.errors import MrakitError
 from mrakit.findings import Finding, Severity, sort_findings
-from mrakit.handshake import HandshakeResult, mutual_tls, send_own_certificate_only
+from mrakit.handshake import Proof, mutual_tls, send_own_certificate_only
 from mrakit.inventory.model import Inventory
 from mrakit.observe import ObservedState, observe
 from mrakit.pki.certview import CertView
@@ -23,33 +23,11 @@ from mrakit.pki.keys import certificate_matches_key, private_key_pem
 from mrakit.pki.load import load_private_key_file
 from mrakit.pki.roots import load_public_roots
 from mrakit.rules.context import CheckContext
+from mrakit.rules.handshake import check_proofs
 from mrakit.rules.registry import doctor_findings
 from mrakit.rules.trust import relation_verdict, relations_with_subscribers
 
 DEFAULT_PORTS = {"traversal": 7001, "sip-tls": 5061, "tomcat": 8443}
-
-
-@dataclass(frozen=True)
-class Proof:
-    """One real handshake beside the chain verdicts of the same connection."""
-
-    connection: str
-    client: str
-    server: str
-    listener: str
-    chain_valid: bool
-    chain_detail: str
-    handshake: HandshakeResult
-    shadowing: bool = False
-
-    @property
-    def agrees(self) -> bool:
-        return self.chain_valid == self.handshake.ok
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"connection": self.connection, "client": self.client, "server": self.server,
-                "listener": self.listener, "chain_valid": self.chain_valid, "chain_detail": self.chain_detail,
-                "handshake_ok": self.handshake.ok, "handshake_detail": self.handshake.detail, "agrees": self.agrees}
 
 
 @dataclass(frozen=True)
@@ -231,23 +209,6 @@ class _Prover:
             return [p for p in pool.map(shake, self.plan()) if p is not None]
 
 
-def _disagreements(proofs: list[Proof]) -> list[Finding]:
-    findings = []
-    for proof in proofs:
-        if proof.agrees:
-            continue
-        why = ("OpenSSL tries every trust entry with a matching subject; the Expressway stops at the first (MRA022)"
-               if proof.shadowing else "the chain verdict and OpenSSL judge this connection differently")
-        findings.append(Finding(
-            "HS001", Severity.WARNING,
-            f"{proof.connection} {proof.client} → {proof.server}: the chain verdict says "
-            f"{'valid' if proof.chain_valid else 'invalid'} but the real handshake "
-            f"{'succeeded' if proof.handshake.ok else 'failed'} ({proof.handshake.detail}); {why}",
-            fix="trust the Expressway-semantics verdict: that is what the product does",
-            node=proof.client, evidence=proof.to_dict()))
-    return findings
-
-
 def default_phone_roots(inventory: Inventory, bundle: str | os.PathLike[str] | None) -> tuple[CertView, ...]:
     """The phones' roots: `bundle`, else certifi's; a lab inventory adds the lab's stand-in public root."""
     roots = load_public_roots(bundle)
@@ -295,7 +256,7 @@ def doctor(
         findings += doctor_findings(ctx)
         if observed is not None and handshakes:
             proofs = _Prover(inventory, observed, connections, when).run(workers or inventory.defaults.workers)
-            findings += _disagreements(proofs)
+            findings += check_proofs(proofs)
     finally:
         if own and connections is not None:
             connections.close()
