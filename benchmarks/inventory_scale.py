@@ -188,8 +188,7 @@ def _timed(function: Callable[[], Any], repeat: int) -> tuple[list[float], Any]:
 def main(argv: list[str] | None = None) -> int:
     from mrakit.desired import desired_state
     from mrakit.inventory.load import load_inventory
-    from mrakit.rules.context import CheckContext
-    from mrakit.rules.registry import judge_offline
+    from mrakit.rules.registry import judge_desired
 
     parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
     parser.add_argument("--pairs", type=int, default=200, help="edge/control pairs (default 200 → 500 clusters)")
@@ -207,7 +206,7 @@ def main(argv: list[str] | None = None) -> int:
         def derive_and_judge() -> tuple[Any, Any]:
             """As `mrakit validate` does (the offline checks were part of the derivation once)."""
             derived = desired_state(inventory, at=at)
-            return derived, judge_offline(CheckContext.offline(inventory, derived))
+            return derived, judge_desired(inventory, derived)
 
         desired_times, (state, judged) = _timed(derive_and_judge, args.repeat)
 

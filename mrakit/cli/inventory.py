@@ -26,8 +26,7 @@ from mrakit.findings import has_errors
 from mrakit.inventory.load import load_inventory
 from mrakit.render.desired import render_desired
 from mrakit.render.findings import render_findings, summary_line
-from mrakit.rules.context import CheckContext
-from mrakit.rules.registry import judge_offline
+from mrakit.rules.registry import judge_desired
 
 inventory_option = click.option(
     "-i", "--inventory", "inventory_path", required=True, type=click.Path(dir_okay=False),
@@ -48,7 +47,7 @@ def validate(inventory_path: str, output_format: str) -> None:
     except InventoryError as exc:
         _every_problem(exc)
     state = desired_state(inventory)
-    findings = judge_offline(CheckContext.offline(inventory, state)).all()
+    findings = judge_desired(inventory, state).all()
     if output_format == "json":
         echo_json({"inventory": str(inventory.path), "valid": True, "findings": [f.to_dict() for f in findings]})
     else:
@@ -84,7 +83,7 @@ def desired(inventory_path: str, node: str | None, output_format: str) -> None:
     """Print the desired trust lists (with reasons) and required SANs of every node."""
     inventory = load_inventory(inventory_path)
     state = desired_state(inventory)
-    judged = judge_offline(CheckContext.offline(inventory, state))
+    judged = judge_desired(inventory, state)
     nodes = state.nodes
     if node:
         nodes = tuple(n for n in nodes if n.node == node.lower())

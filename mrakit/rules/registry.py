@@ -13,7 +13,9 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 
+from mrakit.desired import DesiredState
 from mrakit.findings import Finding
+from mrakit.inventory.model import Inventory
 from mrakit.rules.acme import check_acme_intermediates
 from mrakit.rules.chains import check_borrowed_authorities, check_unresolved_chains
 from mrakit.rules.context import CheckContext
@@ -77,6 +79,11 @@ def judge_offline(ctx: CheckContext) -> Judgement:
         else:
             general.append(finding)  # a CUCM subscriber's: the desired state holds its publisher
     return Judgement(tuple(general), {node: tuple(findings) for node, findings in by_node.items()})
+
+
+def judge_desired(inventory: Inventory, desired: DesiredState) -> Judgement:
+    """The offline findings on `desired`, the state derived from `inventory`."""
+    return judge_offline(CheckContext.offline(inventory, desired))
 
 
 def doctor_findings(ctx: CheckContext) -> list[Finding]:

@@ -11,8 +11,7 @@ import pytest
 
 from mrakit.desired import DesiredState, desired_state
 from mrakit.pki import CLIENT_AUTH, SERVER_AUTH, generate_private_key, write_private_key
-from mrakit.rules.context import CheckContext
-from mrakit.rules.registry import judge_offline
+from mrakit.rules.registry import judge_desired
 
 SERVER_ONLY = (SERVER_AUTH,)
 
@@ -313,7 +312,7 @@ def test_deriving_reads_no_file(inventory, pki, monkeypatch):
         patched.setattr(os, "open", no_reading)
         patched.setattr(builtins, "open", no_reading)
         state = desired_state(loaded)
-    assert [(f.code, f.node) for f in judge_offline(CheckContext.offline(loaded, state)).all()] == [
+    assert [(f.code, f.node) for f in judge_desired(loaded, state).all()] == [
         ("MRA008", "expe2.acme.com")]
 
 
