@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from mrakit.adapters.base import CUCM_SERVICE_OF_KIND
-from mrakit.desired import desired_state
+from mrakit.desired import desired_for
 from mrakit.errors import MrakitError, NodeUnreachable, StalePlanError
 from mrakit.inventory.model import Inventory
 from mrakit.observe import ObservedState, ProgressCallback, observe
@@ -155,8 +155,7 @@ def verify_relations(inventory: Inventory, observed: ObservedState,
     from mrakit.rules.trust import relation_verdict, relations_with_subscribers
 
     now = dt.datetime.now(dt.UTC)
-    desired = desired_state(inventory, observed.certificates(), node_trust=observed.node_trust(),
-                            cucm_profiles=observed.secure_profiles(), prefer_observed=True, at=now)
+    desired = desired_for(inventory, observed, as_deployed=True, at=now)
     context = CheckContext(inventory, desired, observed, load_public_roots(), now)
     checks: list[RelationCheck] = []
     out_of_scope = unreachable = unreadable = 0

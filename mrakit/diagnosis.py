@@ -7,69 +7,29 @@ import contextlib
 import datetime as dt
 import os
 import ssl
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
-from mrakit.desired import DesiredState, TrustRelation, complete_chain, desired_state
+from mrakit.desired import DesiredState, TrustRelation, desired_for
 from mrakit.errors import MrakitError
 from mrakit.findings import Finding, Severity, sort_findings
-from mrakit.handshake import HandshakeResult, mutual_tls, send_own_certificate_only
+from mrakit.handshake import Proof, mutual_tls, send_own_certificate_only
 from mrakit.inventory.model import Inventory
 from mrakit.observe import ObservedState, observe
 from mrakit.pki.certview import CertView
-from mrakit.pki.chain import ChainReason, ChainResult, Purpose, verify_chain
+from mrakit.pki.chain import ChainReason, ChainResult, Purpose, complete_chain, verify_chain
 from mrakit.pki.keys import certificate_matches_key, private_key_pem
-from mrakit.pki.load import load_private_key_file
+from mrakit.pki.load import load_certificates_file, load_private_key_file
 from mrakit.pki.roots import load_public_roots
-from mrakit.rules.acme import check_acme_intermediates
 from mrakit.rules.context import CheckContext
-from mrakit.rules.nodes import (
-    check_cucm_by_fqdn,
-    check_public_edge,
-    check_temporary,
-    check_versions,
-)
-from mrakit.rules.outlook import check_outlook
-from mrakit.rules.topology import check_topology_drift
-from mrakit.rules.trust import (
-    check_list_hygiene,
-    check_peer_drift,
-    check_relations,
-    relation_verdict,
-    relations_with_subscribers,
-)
+from mrakit.rules.handshake import check_proofs
+from mrakit.rules.registry import doctor_findings
+from mrakit.rules.trust import relation_verdict, relations_with_subscribers
 from mrakit.session import Session, session_for
 
-Check = Callable[[CheckContext], list[Finding]]
-OFFLINE_CHECKS: tuple[Check, ...] = (check_temporary, check_public_edge, check_outlook)
-ONLINE_CHECKS: tuple[Check, ...] = (check_relations, check_peer_drift, check_list_hygiene, check_cucm_by_fqdn,
-                                    check_versions, check_topology_drift, check_acme_intermediates)
 DEFAULT_PORTS = {"traversal": 7001, "sip-tls": 5061, "tomcat": 8443}
-
-
-@dataclass(frozen=True)
-class Proof:
-    """One real handshake beside the chain verdicts of the same connection."""
-
-    connection: str
-    client: str
-    server: str
-    listener: str
-    chain_valid: bool
-    chain_detail: str
-    handshake: HandshakeResult
-    shadowing: bool = False
-
-    @property
-    def agrees(self) -> bool:
-        return self.chain_valid == self.handshake.ok
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"connection": self.connection, "client": self.client, "server": self.server,
-                "listener": self.listener, "chain_valid": self.chain_valid, "chain_detail": self.chain_detail,
-                "handshake_ok": self.handshake.ok, "handshake_detail": self.handshake.detail, "agrees": self.agrees}
 
 
 @dataclass(frozen=True)
@@ -236,31 +196,12 @@ class _Prover:
             return [p for p in pool.map(shake, self.plan()) if p is not None]
 
 
-def _disagreements(proofs: list[Proof]) -> list[Finding]:
-    findings = []
-    for proof in proofs:
-        if proof.agrees:
-            continue
-        why = ("OpenSSL tries every trust entry with a matching subject; the Expressway stops at the first (MRA022)"
-               if proof.shadowing else "the chain verdict and OpenSSL judge this connection differently")
-        findings.append(Finding(
-            "HS001", Severity.WARNING,
-            f"{proof.connection} {proof.client} → {proof.server}: the chain verdict says "
-            f"{'valid' if proof.chain_valid else 'invalid'} but the real handshake "
-            f"{'succeeded' if proof.handshake.ok else 'failed'} ({proof.handshake.detail}); {why}",
-            fix="trust the Expressway-semantics verdict: that is what the product does",
-            node=proof.client, evidence=proof.to_dict()))
-    return findings
-
-
 def default_phone_roots(inventory: Inventory, bundle: str | os.PathLike[str] | None) -> tuple[CertView, ...]:
     """The phones' roots: `bundle`, else certifi's; a lab inventory adds the lab's stand-in public root."""
     roots = load_public_roots(bundle)
     if bundle is None and inventory.defaults.connection == "lab":
         root_file = inventory.lab_state_dir / "ca" / "public_root.pem"
         if root_file.exists():
-            from mrakit.pki.load import load_certificates_file
-
             roots = (*roots, *load_certificates_file(root_file))
     return roots
 
@@ -288,23 +229,14 @@ def doctor(
         session = None if offline else stack.enter_context(session_for(inventory, connections, environ=environ))
         if session is not None:
             observed = observe(inventory, session.expressway, session.cucm, workers=workers)
-            for failed in observed.failed():
-                findings.append(Finding("NET001", Severity.ERROR, f"could not read {failed.node}: {failed.error}",
-                                        fix="check address, credentials and API access", cluster=failed.cluster,
-                                        node=failed.node))
         # Online, judge what the nodes present now; offline, the files the inventory names.
-        desired = desired_state(inventory, observed.certificates() if observed else None,
-                                node_trust=observed.node_trust() if observed else None,
-                                cucm_profiles=observed.secure_profiles() if observed else None, at=when,
-                                prefer_observed=observed is not None)
+        desired = desired_for(inventory, observed, as_deployed=True, at=when)
         ctx = CheckContext(inventory, desired, observed, roots, when)
         relations = [(rel, relation_verdict(ctx, rel)) for rel in relations_with_subscribers(ctx)]
-        findings += desired.all_findings()
-        for check in OFFLINE_CHECKS + (ONLINE_CHECKS if observed else ()):
-            findings += check(ctx)
+        findings += doctor_findings(ctx)
         if session is not None and observed is not None and handshakes:
             proofs = _Prover(inventory, observed, session, when).run(workers or inventory.defaults.workers)
-            findings += _disagreements(proofs)
+            findings += check_proofs(proofs)
     unique = list({(f.code, f.node, f.message): f for f in findings}.values())
     if node:
         unique = [f for f in unique if f.node == node]

@@ -13,7 +13,7 @@ import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from mrakit.errors import MrakitError
 from mrakit.pki.certview import CertView
@@ -33,6 +33,29 @@ class HandshakeResult:
 _SSL_CTRL_MODE = 33
 _SSL_MODE_NO_AUTO_CHAIN = 0x8
 _VERIFY_BITS = {ssl.CERT_NONE: 0, ssl.CERT_OPTIONAL: 1, ssl.CERT_REQUIRED: 3}
+
+
+@dataclass(frozen=True)
+class Proof:
+    """One real handshake beside the chain verdicts of the same connection."""
+
+    connection: str
+    client: str
+    server: str
+    listener: str
+    chain_valid: bool
+    chain_detail: str
+    handshake: HandshakeResult
+    shadowing: bool = False
+
+    @property
+    def agrees(self) -> bool:
+        return self.chain_valid == self.handshake.ok
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"connection": self.connection, "client": self.client, "server": self.server,
+                "listener": self.listener, "chain_valid": self.chain_valid, "chain_detail": self.chain_detail,
+                "handshake_ok": self.handshake.ok, "handshake_detail": self.handshake.detail, "agrees": self.agrees}
 
 
 def send_own_certificate_only(context: ssl.SSLContext) -> bool:

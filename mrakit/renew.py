@@ -16,6 +16,7 @@ from mrakit.adapters.base import CUCM_SERVICE_OF_KIND
 from mrakit.desired import desired_state
 from mrakit.errors import MrakitError, PkiError
 from mrakit.files import MAX_MANIFEST_BYTES, inside, output_folder, read_limited, write_output
+from mrakit.inventory.eku import server_certificate_ekus
 from mrakit.inventory.model import CertificateFile, Inventory
 from mrakit.observe import ObservedState
 from mrakit.pki.ca import CertificateAuthority
@@ -30,7 +31,6 @@ from mrakit.pki.keys import (
     write_private_key,
 )
 from mrakit.pki.load import load_certificate_file, load_certificates_file, load_csr_file, load_private_key_file
-from mrakit.rules.eku import server_certificate_ekus
 from mrakit.session import Session, kind_issuer, session_for
 
 MANIFEST = "manifest.json"

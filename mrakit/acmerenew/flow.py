@@ -24,11 +24,12 @@ from mrakit.acmerenew.order import AcmeAccount, Order
 from mrakit.acmerenew.state import NodeState, load_state, save_state, state_dir
 from mrakit.adapters.base import CUCM_SERVICE_OF_KIND
 from mrakit.applier import ApplyResult, apply
-from mrakit.desired import complete_chain, desired_state
+from mrakit.desired import desired_state
 from mrakit.errors import MrakitError
 from mrakit.inventory.model import AcmeSettings, Inventory
 from mrakit.observe import ObservedState, observe
 from mrakit.pki.certview import CertView
+from mrakit.pki.chain import complete_chain
 from mrakit.pki.keys import csr_dns_names, csr_pem, public_key_sha256
 from mrakit.pki.load import load_certificates, load_certificates_file
 from mrakit.planner import Plan, plan

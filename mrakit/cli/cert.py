@@ -9,13 +9,13 @@ import click
 
 from mrakit.cli.common import EXIT_ATTENTION, EXIT_OK, echo_json, format_option, output_options
 from mrakit.findings import has_errors
+from mrakit.inventory.eku import needed_server_ekus
 from mrakit.inventory.versions import ExpresswayVersion
 from mrakit.pki.certview import CLIENT_AUTH
 from mrakit.pki.chain import Purpose, Semantics, verify_chain
 from mrakit.pki.load import load_certificates_file
 from mrakit.render.certs import render_certificate, render_chain_result
 from mrakit.rules.certificate import DEFAULT_WINDOW_DAYS, single_certificate_findings
-from mrakit.rules.eku import needed_server_ekus
 
 
 @click.group("cert")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from dataclasses import replace
 from typing import NoReturn
 
 import click
@@ -25,6 +26,7 @@ from mrakit.findings import has_errors
 from mrakit.inventory.load import load_inventory
 from mrakit.render.desired import render_desired
 from mrakit.render.findings import render_findings, summary_line
+from mrakit.rules.registry import judge_desired
 
 inventory_option = click.option(
     "-i", "--inventory", "inventory_path", required=True, type=click.Path(dir_okay=False),
@@ -45,7 +47,7 @@ def validate(inventory_path: str, output_format: str) -> None:
     except InventoryError as exc:
         _every_problem(exc)
     state = desired_state(inventory)
-    findings = state.all_findings()
+    findings = judge_desired(inventory, state).all()
     if output_format == "json":
         echo_json({"inventory": str(inventory.path), "valid": True, "findings": [f.to_dict() for f in findings]})
     else:
@@ -81,15 +83,18 @@ def desired(inventory_path: str, node: str | None, output_format: str) -> None:
     """Print the desired trust lists (with reasons) and required SANs of every node."""
     inventory = load_inventory(inventory_path)
     state = desired_state(inventory)
+    judged = judge_desired(inventory, state)
     nodes = state.nodes
     if node:
         nodes = tuple(n for n in nodes if n.node == node.lower())
         if not nodes:
             fail(f"no node {node!r} in {inventory_path}")
     if output_format == "json":
-        echo_json({"nodes": [n.to_dict() for n in nodes], "findings": [f.to_dict() for f in state.findings]})
+        echo_json({"nodes": [{**n.to_dict(), "findings": [f.to_dict() for f in judged.of_node(n.node)]}
+                             for n in nodes],
+                   "findings": [f.to_dict() for f in judged.general]})
     else:
-        click.echo(render_desired(type(state)(nodes, state.relations, state.findings)))
-        if state.findings:
-            click.echo("\n" + render_findings(state.findings))
+        click.echo(render_desired(replace(state, nodes=nodes)))
+        if judged.general:
+            click.echo("\n" + render_findings(judged.general))
     sys.exit(EXIT_OK)

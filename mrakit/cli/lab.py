@@ -14,13 +14,13 @@ import click
 from mrakit.cli.common import echo_json, output_options
 from mrakit.errors import MrakitError
 from mrakit.inventory.credentials import resolve_credentials
+from mrakit.inventory.eku import server_certificate_ekus
 from mrakit.inventory.load import load_inventory
 from mrakit.inventory.model import Inventory
 from mrakit.lab.seed import SCENARIOS, init_lab, reset_lab
 from mrakit.lab.server import Lab, started_lab
 from mrakit.lab.state import NODES_DIR, REQUEST_LOG, STATE_FILE, LabState
 from mrakit.pki.certview import SERVER_AUTH
-from mrakit.rules.eku import server_certificate_ekus
 
 inventory_option = click.option(
     "-i",

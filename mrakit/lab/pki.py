@@ -14,13 +14,13 @@ from pathlib import Path
 
 from mrakit.desired import desired_state
 from mrakit.errors import InventoryError
+from mrakit.inventory.eku import server_certificate_ekus
 from mrakit.inventory.load import load_inventory
 from mrakit.inventory.model import ExpresswayCluster
 from mrakit.pki.ca import BOTH_EKUS, CertificateAuthority
 from mrakit.pki.certview import CLIENT_AUTH, SERVER_AUTH
 from mrakit.pki.keys import write_private_key
 from mrakit.pki.load import load_certificate_file, load_private_key_file
-from mrakit.rules.eku import server_certificate_ekus
 
 # What an authority named in the inventory may be in the lab (the `lab.authorities` mapping).
 AUTHORITY_ROLES = ("private_root", "private_issuing", "private_chain", "public_root", "public_issuing",

@@ -9,6 +9,7 @@ from pathlib import Path
 
 from mrakit.desired import desired_state
 from mrakit.errors import MrakitError
+from mrakit.inventory.eku import server_certificate_ekus
 from mrakit.inventory.load import load_inventory
 from mrakit.inventory.model import CertificateFile, CucmCluster, ExpresswayCluster, Inventory
 from mrakit.lab.model import CucmNode, ExpresswayNode
@@ -18,7 +19,6 @@ from mrakit.pki.ca import BOTH_EKUS, CertificateAuthority, Issued
 from mrakit.pki.certview import SERVER_AUTH, CertView
 from mrakit.pki.keys import build_csr, certificate_matches_key, csr_pem, private_key_pem
 from mrakit.pki.load import load_certificates, load_private_key, load_private_key_file
-from mrakit.rules.eku import server_certificate_ekus
 
 SCENARIOS = {
     "fresh": "certificates in place, Expressway trust lists empty, CUCM trust holding only its own certificates",

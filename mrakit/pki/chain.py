@@ -365,3 +365,40 @@ def verify_chain(
     if walk.semantics is Semantics.EXPRESSWAY:
         return walk.expressway(leaf)
     return walk.openssl(leaf)
+
+
+def complete_chain(leaf: CertView, pool: Sequence[CertView], at: dt.datetime) -> tuple[list[CertView], str | None]:
+    """The CA certificates above `leaf` (issuer first, root last), from `pool`; and the issuer name
+    that could not be found, if the chain stops short of a self-signed root."""
+    chain: list[CertView] = []
+    current = leaf
+    for _ in range(MAX_CHAIN_DEPTH):
+        if current.self_signed:
+            return chain, None
+        candidates = [c for c in pool if c.subject_name == current.issuer_name and current.is_signed_by(c)]
+        candidates = [c for c in candidates if c not in chain and c != current]
+        if not candidates:
+            return chain, current.issuer
+        # A currently valid issuer before an expired one; a self-signed root before a cross-signed copy.
+        candidates.sort(key=lambda c: (not c.is_valid_at(at), not c.self_signed))
+        current = candidates[0]
+        chain.append(current)
+    return chain, current.issuer
+
+
+class ChainCompleter:
+    """`complete_chain` over one pool at one time, each (leaf, presented CAs) completed once: every
+    validator of one certificate needs the same chain."""
+
+    def __init__(self, pool: Sequence[CertView], at: dt.datetime) -> None:
+        self.pool = list(pool)
+        self.at = at
+        self._done: dict[tuple[str, tuple[str, ...]], tuple[list[CertView], str | None]] = {}
+
+    def complete(self, leaf: CertView, presented: Sequence[CertView] = ()) -> tuple[list[CertView], str | None]:
+        """The CAs above `leaf` from what it was presented with, then the pool (a fresh list each call)."""
+        key = (leaf.fingerprint_sha256, tuple(c.fingerprint_sha256 for c in presented))
+        if key not in self._done:
+            self._done[key] = complete_chain(leaf, [*presented, *self.pool], self.at)
+        cas, missing = self._done[key]
+        return list(cas), missing

@@ -14,7 +14,7 @@ from collections.abc import Mapping, Sequence
 
 from mrakit.inventory.model import Inventory
 from mrakit.observe import ObservedState, ProgressCallback, observe
-from mrakit.planner.build import compute_plan, observed_desired_state
+from mrakit.planner.build import compute_plan
 from mrakit.planner.draft import describe_certificate
 from mrakit.planner.model import (
     FORMAT_VERSION,
@@ -81,7 +81,6 @@ __all__ = [
     "compute_plan",
     "describe_certificate",
     "observe_for_plan",
-    "observed_desired_state",
     "plan",
     "raise_if_unsafe",
 ]

@@ -8,8 +8,7 @@ import datetime as dt
 from collections.abc import Sequence
 from pathlib import Path
 
-from mrakit.desired import DesiredState, desired_state
-from mrakit.findings import Finding, Severity
+from mrakit.desired import desired_for
 from mrakit.inventory.model import Inventory
 from mrakit.observe import ObservedState
 from mrakit.planner.cucm import CucmPlanning
@@ -22,7 +21,7 @@ from mrakit.planner.prune import Pruning
 from mrakit.planner.safety import install_hazards
 from mrakit.planner.trust import plan_trust_additions
 from mrakit.rules.context import CheckContext
-from mrakit.rules.topology import check_topology_drift
+from mrakit.rules.registry import PLAN_CHECKS, judge_offline, run_checks
 
 PRODUCTS: dict[str, ProductPlanning] = {Product.EXPRESSWAY: ExpresswayPlanning(), Product.CUCM: CucmPlanning()}
 _KIND_ORDER = {ActionKind.TRUST_ADD: 0, ActionKind.CERT_INSTALL: 1, ActionKind.MANUAL: 2, ActionKind.TRUST_REMOVE: 3}
@@ -56,20 +55,6 @@ def build_actions(draft: Draft) -> list[Action]:
     )
 
 
-def _unreachable(observed: ObservedState) -> list[Finding]:
-    return [Finding("UNREACHABLE", Severity.ERROR, f"could not read {failed.node}: {failed.error}",
-                    fix="check the node's address, credentials and API access, then plan again",
-                    cluster=failed.cluster, node=failed.node)
-            for failed in observed.failed()]
-
-
-def observed_desired_state(inventory: Inventory, observed: ObservedState,
-                           at: dt.datetime | None = None) -> DesiredState:
-    """The desired state as a plan sees it: with what the nodes present and hold."""
-    return desired_state(inventory, observed.certificates(), node_trust=observed.node_trust(),
-                         cucm_profiles=observed.secure_profiles(), at=at)
-
-
 def compute_plan(
     inventory: Inventory,
     observed: ObservedState,
@@ -80,11 +65,12 @@ def compute_plan(
 ) -> Plan:
     """The whole plan for `inventory` given what was observed, with its hazards as data: check it
     with `raise_if_unsafe` before applying it."""
-    desired = observed_desired_state(inventory, observed, at)
+    desired = desired_for(inventory, observed, at=at)
     draft = Draft.start(inventory, desired, observed, limit=limit, max_removal_ratio=max_removal_ratio)
     actions = build_actions(draft)
-    hazards = [*draft.hazards, *install_hazards(desired, actions)]
-    drift = check_topology_drift(CheckContext(inventory, desired, observed, (), at or dt.datetime.now(dt.UTC)))
+    ctx = CheckContext(inventory, desired, observed, (), desired.at)
+    judged = judge_offline(ctx)
+    hazards = [*draft.hazards, *install_hazards(judged, actions)]
     return Plan(
         # Absolute, so `mrakit apply PLAN.json` finds the inventory from any folder.
         inventory_path=str(Path(inventory.path).resolve()),
@@ -92,7 +78,7 @@ def compute_plan(
         created_at=(at or dt.datetime.now(dt.UTC)).isoformat(timespec="seconds"),
         node_fingerprints={fqdn: o.fingerprint for fqdn, o in sorted(observed.nodes.items())},
         actions=tuple(actions),
-        findings=(*desired.all_findings(), *draft.findings, *drift, *_unreachable(observed)),
+        findings=(*judged.all(), *draft.findings, *run_checks(PLAN_CHECKS, ctx)),
         unreachable={o.node: o.error or "" for o in observed.failed()},
         limit=tuple(sorted(limit)) if limit else (),
         hazards=tuple(hazards),

@@ -4,6 +4,7 @@ trusted CA list that can only be pruned by hand."""
 from __future__ import annotations
 
 from mrakit.desired import NodeDesired, Reason, copies_into_client_store
+from mrakit.inventory.eku import client_certificate_ekus, server_certificate_ekus
 from mrakit.inventory.model import CertificateFile
 from mrakit.observe import NodeObservation
 from mrakit.pki.certview import CertView
@@ -11,7 +12,6 @@ from mrakit.planner.draft import Draft, label, replaces
 from mrakit.planner.model import Action, ActionKind, Product
 from mrakit.planner.products import ProductPlanning
 from mrakit.planner.renewal import keeps_newer
-from mrakit.rules.eku import client_certificate_ekus, server_certificate_ekus
 
 
 class ExpresswayPlanning(ProductPlanning):

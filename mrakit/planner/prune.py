@@ -5,10 +5,11 @@ from __future__ import annotations
 
 import datetime as dt
 
-from mrakit.desired import NodeDesired, Reason, TrustRelation, complete_chain
+from mrakit.desired import NodeDesired, Reason, TrustRelation
 from mrakit.findings import Finding, Severity
 from mrakit.observe import NodeObservation
 from mrakit.pki.certview import CertView
+from mrakit.pki.chain import complete_chain
 from mrakit.planner.draft import Draft, action_id, label
 from mrakit.planner.model import Action, ActionKind, Hazard, Phase
 from mrakit.planner.products import ProductPlanning

@@ -5,10 +5,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from mrakit.desired import DesiredState
 from mrakit.errors import UnsafePlanError
 from mrakit.findings import Severity
 from mrakit.planner.model import Action, ActionKind, Hazard, Plan, Product
+from mrakit.rules.registry import Judgement
 
 _INSTALL_BLOCKERS = {
     "MRA001",
@@ -26,14 +26,14 @@ _INSTALL_BLOCKERS = {
 }
 
 
-def install_hazards(desired: DesiredState, actions: Sequence[Action]) -> list[Hazard]:
+def install_hazards(judged: Judgement, actions: Sequence[Action]) -> list[Hazard]:
     """A certificate that lacks a required SAN, has the wrong EKUs for the node's version, has
     expired or is a wildcard is never installed, --force or not."""
     problems: list[tuple[str, str]] = []
     for action in actions:
         if action.kind != ActionKind.CERT_INSTALL or action.product != Product.EXPRESSWAY:
             continue
-        for finding in desired.node(action.node).findings:
+        for finding in judged.of_node(action.node):
             if (
                 finding.severity is Severity.ERROR
                 and finding.code in _INSTALL_BLOCKERS

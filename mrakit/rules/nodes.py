@@ -1,5 +1,5 @@
 """Per-node checks on what nodes present: temporary certificates (MRA003), the public CA of the
-edge (MRA005), CUCM by FQDN on the C (MRA034), versions (VER002)."""
+edge (MRA005), CUCM by FQDN on the C (MRA034), versions (VER001 C and E paired, VER002 as reported)."""
 
 from __future__ import annotations
 
@@ -108,4 +108,21 @@ def check_versions(ctx: CheckContext) -> list[Finding]:
                     f"{peer.fqdn} reports {reported}, the inventory says {cluster.version}; version rules follow "
                     "the inventory", fix="correct the inventory's version (or upgrade the node)",
                     cluster=cluster.name, node=peer.fqdn, evidence={"reported": str(reported)}))
+    return findings
+
+
+def check_version_pairing(ctx: CheckContext) -> list[Finding]:
+    """VER001: a control cluster and its edge run one release (required from X15.5)."""
+    findings = []
+    for control in ctx.inventory.control_clusters():
+        edge = ctx.inventory.expressway.get(control.traversal or "")
+        if edge is None or edge.version.same_release == control.version.same_release:
+            continue
+        split = control.version.at_least("X15.5") or edge.version.at_least("X15.5")
+        findings.append(Finding(
+            "VER001", Severity.ERROR if split else Severity.WARNING,
+            f"{control.name} runs {control.version} and its edge {edge.name} runs {edge.version}; "
+            + ("from X15.5 C and E must run the same version" if split else "C and E should run one version"),
+            fix="upgrade both clusters to the same release", cluster=control.name,
+            evidence={"control": str(control.version), "edge": str(edge.version)}))
     return findings

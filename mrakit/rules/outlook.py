@@ -6,9 +6,9 @@ from __future__ import annotations
 import datetime as dt
 
 from mrakit.findings import Finding, Severity
+from mrakit.inventory.eku import server_certificate_ekus
 from mrakit.pki.certview import CLIENT_AUTH, CertView
 from mrakit.rules.context import CheckContext
-from mrakit.rules.eku import server_certificate_ekus
 
 _UTC = dt.UTC
 LETS_ENCRYPT_NO_CLIENT_AUTH = dt.datetime(2026, 2, 11, tzinfo=_UTC)

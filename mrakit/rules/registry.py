@@ -1,8 +1,95 @@
-"""Every rule in the rule book, whether mrakit checks it, and how (`mrakit doctor --rules`)."""
+"""The rule book: every rule, whether mrakit checks it and how (`mrakit doctor --rules`); and the
+check lists every command judges with.
+
+- offline (`OFFLINE_DEPLOYMENT_CHECKS`, `OFFLINE_NODE_CHECKS`): the inventory and its desired state
+  alone, no network. `validate`, `desired`, `plan` (and its install guard) and `doctor` run them
+  through `judge_offline`.
+- `doctor` adds `PRESENTED_CHECKS` (on what nodes present, and the phones' roots: offline too) and,
+  online, `ONLINE_CHECKS`; `plan` adds `PLAN_CHECKS` on what it observed.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
+
+from mrakit.desired import DesiredState
+from mrakit.findings import Finding
+from mrakit.inventory.model import Inventory
+from mrakit.rules.acme import check_acme_intermediates
+from mrakit.rules.chains import check_borrowed_authorities, check_unresolved_chains
+from mrakit.rules.context import CheckContext
+from mrakit.rules.cucm import check_cucm_certificates, check_cucm_same_name
+from mrakit.rules.expressway import check_expressway_certificates
+from mrakit.rules.keys import check_keys, check_shared_keys
+from mrakit.rules.nodes import (
+    check_cucm_by_fqdn,
+    check_public_edge,
+    check_temporary,
+    check_version_pairing,
+    check_versions,
+)
+from mrakit.rules.outlook import check_outlook
+from mrakit.rules.reach import check_reachable, check_unreachable_for_plan
+from mrakit.rules.topology import check_topology_drift
+from mrakit.rules.trust import check_desired_shadowing, check_list_hygiene, check_peer_drift, check_relations
+
+Check = Callable[[CheckContext], list[Finding]]
+
+# About the deployment, a cluster, or a chain: listed apart from the nodes (`mrakit desired`).
+OFFLINE_DEPLOYMENT_CHECKS: tuple[Check, ...] = (
+    check_unresolved_chains, check_borrowed_authorities, check_version_pairing, check_shared_keys)
+# About one node: a finding on a node of the desired state is listed under it.
+OFFLINE_NODE_CHECKS: tuple[Check, ...] = (
+    check_expressway_certificates, check_keys, check_desired_shadowing, check_cucm_certificates,
+    check_cucm_same_name)
+PRESENTED_CHECKS: tuple[Check, ...] = (check_temporary, check_public_edge, check_outlook)
+ONLINE_CHECKS: tuple[Check, ...] = (
+    check_reachable, check_relations, check_peer_drift, check_list_hygiene, check_cucm_by_fqdn, check_versions,
+    check_topology_drift, check_acme_intermediates)
+PLAN_CHECKS: tuple[Check, ...] = (check_topology_drift, check_unreachable_for_plan)
+
+
+def run_checks(checks: Iterable[Check], ctx: CheckContext) -> list[Finding]:
+    return [finding for check in checks for finding in check(ctx)]
+
+
+@dataclass(frozen=True)
+class Judgement:
+    """The offline findings: those about one node of the desired state, by node (in the state's node
+    order), and the others (`general`)."""
+
+    general: tuple[Finding, ...]
+    by_node: Mapping[str, tuple[Finding, ...]]
+
+    def of_node(self, fqdn: str) -> tuple[Finding, ...]:
+        return self.by_node.get(fqdn, ())
+
+    def all(self) -> list[Finding]:
+        return [*self.general, *(f for findings in self.by_node.values() for f in findings)]
+
+
+def judge_offline(ctx: CheckContext) -> Judgement:
+    """The offline checks on `ctx` (its observation, if any, is not looked at)."""
+    general = run_checks(OFFLINE_DEPLOYMENT_CHECKS, ctx)
+    by_node: dict[str, list[Finding]] = {node.node: [] for node in ctx.desired.nodes}
+    for finding in run_checks(OFFLINE_NODE_CHECKS, ctx):
+        if finding.node in by_node:
+            by_node[finding.node].append(finding)
+        else:
+            general.append(finding)  # a CUCM subscriber's: the desired state holds its publisher
+    return Judgement(tuple(general), {node: tuple(findings) for node, findings in by_node.items()})
+
+
+def judge_desired(inventory: Inventory, desired: DesiredState) -> Judgement:
+    """The offline findings on `desired`, the state derived from `inventory`."""
+    return judge_offline(CheckContext.offline(inventory, desired))
+
+
+def doctor_findings(ctx: CheckContext) -> list[Finding]:
+    """Every check `doctor` runs: the offline ones, those on what nodes present, and online the rest."""
+    online = run_checks(ONLINE_CHECKS, ctx) if ctx.online else []
+    return [*judge_offline(ctx).all(), *run_checks(PRESENTED_CHECKS, ctx), *online]
 
 
 @dataclass(frozen=True)

@@ -1,11 +1,12 @@
-"""Trust checks on observed trust lists: chains per relation (MRA020/021/022 with the relation's
-codes), peer drift and duplicates (MRA023), same-subject shadowing (MRA022), same CN (MRA025)."""
+"""Trust checks: on observed trust lists, chains per relation (MRA020/021/022 with the relation's
+codes), peer drift and duplicates (MRA023), same-subject shadowing (MRA022), same CN (MRA025); on
+the desired lists, the same shadowing and same CN before anything is uploaded."""
 
 from __future__ import annotations
 
 from dataclasses import replace
 
-from mrakit.desired import KIND_TEXT, TrustRelation
+from mrakit.desired import KIND_TEXT, DesiredTrust, TrustRelation
 from mrakit.findings import Finding, Severity
 from mrakit.pki.chain import ChainReason, ChainResult, verify_chain
 from mrakit.rules.context import CheckContext
@@ -173,4 +174,48 @@ def check_list_hygiene(ctx: CheckContext) -> list[Finding]:
                         f"{len(subjects)} CA certificates with common name {cn!r} but different subjects in the "
                         f"{store} list", fix="avoid CA certificates that share a common name (IdP login can fail)",
                         cluster=obs.cluster, node=obs.node, evidence={"subjects": sorted(subjects)}))
+    return findings
+
+
+def check_desired_shadowing(ctx: CheckContext) -> list[Finding]:
+    """On each Expressway's desired list: two needed CAs of one subject (the Expressway uses only the
+    first, MRA022), and CAs that share a common name (MRA025)."""
+    findings: list[Finding] = []
+    for cluster in ctx.inventory.expressway.values():
+        for peer in cluster.peers:
+            node = ctx.desired_node(peer.fqdn)
+            if node is not None:
+                findings += _shadowing(peer.fqdn, cluster.name, node.trust)
+    return findings
+
+
+def _shadowing(node: str, cluster: str, trust: tuple[DesiredTrust, ...]) -> list[Finding]:
+    findings: list[Finding] = []
+    by_subject: dict[tuple[str, str], list[DesiredTrust]] = {}
+    by_cn: dict[tuple[str, str], list[DesiredTrust]] = {}
+    for entry in trust:
+        by_subject.setdefault((entry.store, entry.subject), []).append(entry)
+        if entry.cert.common_name:
+            by_cn.setdefault((entry.store, entry.cert.common_name), []).append(entry)
+    for (store, subject), entries in by_subject.items():
+        if len(entries) > 1:
+            winner, *hidden = entries
+            features = sorted({feature for e in hidden for feature in e.features})
+            findings.append(Finding(
+                "MRA022", Severity.ERROR,
+                f"{len(entries)} certificates with subject {subject!r} are needed in {store}; the Expressway "
+                f"uses only the first ({winner.fingerprint[:16]}…), so {', '.join(features) or 'the other'} "
+                "will fail",
+                fix="CA-sign the CUCM tomcat and CallManager certificates (or the clashing CAs) and trust only "
+                "that CA",
+                cluster=cluster, node=node,
+                evidence={"store": store, "fingerprints": [e.fingerprint for e in entries]}))
+    for (store, cn), entries in by_cn.items():
+        subjects = {e.subject for e in entries}
+        if len(subjects) > 1:
+            findings.append(Finding(
+                "MRA025", Severity.WARNING,
+                f"{len(subjects)} CA certificates with common name {cn!r} (different subjects) in {store}",
+                fix="avoid uploading CAs that share a common name",
+                cluster=cluster, node=node, evidence={"subjects": sorted(subjects)}))
     return findings

@@ -24,6 +24,7 @@ from mrakit.desired import DesiredState, NodeDesired, desired_state
 from mrakit.inventory.load import load_inventory
 from mrakit.inventory.model import Inventory
 from mrakit.pki import BOTH_EKUS, CertificateAuthority, CertView, Issued, PrivateKey, write_private_key
+from mrakit.rules.registry import Judgement, judge_desired
 
 SCENARIOS = Path(__file__).resolve().parent / "scenarios"
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -134,6 +135,10 @@ class Workspace:
 
     def desired(self, **kw: Any) -> DesiredState:
         return desired_state(self.load(), **kw)
+
+    def judged(self, state: DesiredState) -> Judgement:
+        """The offline findings on `state`, derived from this workspace's inventory."""
+        return judge_desired(self.load(), state)
 
 
 @pytest.fixture()

@@ -3,12 +3,15 @@ MRA001 (version-aware EKUs), MRA004, MRA008, MRA010/MRA013, MRA016, MRA020 (chai
 
 from __future__ import annotations
 
+import builtins
 import json
+import os
 
 import pytest
 
-from mrakit.desired import DesiredState
+from mrakit.desired import DesiredState, desired_state
 from mrakit.pki import CLIENT_AUTH, SERVER_AUTH, generate_private_key, write_private_key
+from mrakit.rules.registry import judge_desired
 
 SERVER_ONLY = (SERVER_AUTH,)
 
@@ -54,9 +57,9 @@ E_SANS = ["mra.acme.com", "acme.com", "acme.org"]
 C_SANS = ["expc.acme.local", "acme.com", "acme.org"]
 
 
-def found(state: DesiredState) -> list[tuple[str, str, str | None]]:
+def found(ws, state: DesiredState) -> list[tuple[str, str, str | None]]:
     """(code, severity, node) of every finding, sorted."""
-    return sorted((f.code, f.severity.value, f.node) for f in state.all_findings())
+    return sorted((f.code, f.severity.value, f.node) for f in ws.judged(state).all())
 
 
 def pair(inventory, pki, *, e_sans=E_SANS, c_sans=C_SANS):
@@ -72,7 +75,7 @@ def pair(inventory, pki, *, e_sans=E_SANS, c_sans=C_SANS):
 
 def test_correct_pair_has_no_findings(inventory, pki):
     ws, _acme = pair(inventory, pki)
-    assert found(ws.desired()) == []
+    assert found(ws, ws.desired()) == []
 
 
 # --------------------------------------------------------------------------------------------------- MRA001
@@ -90,9 +93,9 @@ def test_mra001_server_auth_only_edge_certificate_by_version(inventory, pki, ver
     ws.certs("pki/acme-chain.pem", acme.certs)
     ws.leaf("pki/expe1.pem", acme.leaf("expe1.acme.com", ["expe1.acme.com"], ekus=SERVER_ONLY))
     state = ws.desired()
-    assert found(state) == ([("MRA001", "error", "expe1.acme.com")] if fires else [])
+    assert found(ws, state) == ([("MRA001", "error", "expe1.acme.com")] if fires else [])
     if fires:
-        (finding,) = state.all_findings()
+        (finding,) = ws.judged(state).all()
         assert "lacks clientAuth" in finding.message
         assert finding.cluster == "exp-e"
 
@@ -102,7 +105,7 @@ def test_mra001_not_for_a_certificate_with_both_ekus_on_an_old_edge(inventory, p
     ws = inventory(text=EDGE_ONLY.format(version="X14.3", upload="false"))
     ws.certs("pki/acme-chain.pem", acme.certs)
     ws.leaf("pki/expe1.pem", acme.leaf("expe1.acme.com", ["expe1.acme.com"], ekus=(SERVER_AUTH, CLIENT_AUTH)))
-    assert found(ws.desired()) == []
+    assert found(ws, ws.desired()) == []
 
 
 def test_mra001_x15_5_control_without_client_certificate_needs_both_ekus(inventory, pki):
@@ -113,7 +116,7 @@ def test_mra001_x15_5_control_without_client_certificate_needs_both_ekus(invento
     for n in (1, 2):
         ws.leaf(f"pki/expe{n}.pem", acme.leaf("mra.acme.com", [f"expe{n}.acme.com", *E_SANS], ekus=SERVER_ONLY))
         ws.leaf(f"pki/expc{n}.pem", acme.leaf("expc.acme.local", [f"expc{n}.acme.local", *C_SANS], ekus=SERVER_ONLY))
-    assert found(ws.desired()) == [("MRA001", "error", "expc1.acme.local"), ("MRA001", "error", "expc2.acme.local")]
+    assert found(ws, ws.desired()) == [("MRA001", "error", "expc1.acme.local"), ("MRA001", "error", "expc2.acme.local")]
 
 
 SPLIT_MIXED = PAIR.replace(
@@ -132,8 +135,8 @@ def test_mra001_x15_5_client_certificate_without_client_auth(inventory, pki):
     ws.leaf("pki/expc1-client.pem", acme.leaf("expc.acme.local", ["expc1.acme.local"], ekus=(CLIENT_AUTH,)))
     ws.leaf("pki/expc2-client.pem", acme.leaf("expc.acme.local", ["expc2.acme.local"], ekus=SERVER_ONLY))
     state = ws.desired()
-    assert found(state) == [("MRA001", "error", "expc2.acme.local")]
-    assert "client certificate" in state.all_findings()[0].message
+    assert found(ws, state) == [("MRA001", "error", "expc2.acme.local")]
+    assert "client certificate" in ws.judged(state).all()[0].message
 
 
 def test_mra001_x15_5_peer_without_client_certificate_in_a_mixed_cluster(inventory, pki):
@@ -147,8 +150,8 @@ def test_mra001_x15_5_peer_without_client_certificate_in_a_mixed_cluster(invento
     state = ws.desired()
     # expc2 has no client certificate, so its serverAuth-only server certificate is what it presents as client
     # (the EKU rule used to be decided per cluster, which let this pass).
-    assert found(state) == [("MRA001", "error", "expc2.acme.local")]
-    assert "lacks clientAuth" in state.all_findings()[0].message
+    assert found(ws, state) == [("MRA001", "error", "expc2.acme.local")]
+    assert "lacks clientAuth" in ws.judged(state).all()[0].message
 
 
 def test_c_and_e_on_different_releases_from_x15_5_is_an_error(inventory, pki):
@@ -156,7 +159,7 @@ def test_c_and_e_on_different_releases_from_x15_5_is_an_error(inventory, pki):
     ws.edit("    version: X15.5.1\n    cluster_fqdn: mra.acme.com",
             "    version: X15.4\n    cluster_fqdn: mra.acme.com")
     state = ws.desired()
-    version_findings = [f for f in state.findings if f.cluster == "exp-c" and "same version" in f.message]
+    version_findings = [f for f in ws.judged(state).general if f.cluster == "exp-c" and "same version" in f.message]
     assert len(version_findings) == 1
     assert version_findings[0].severity.value == "error"
     assert version_findings[0].evidence == {"control": "X15.5.1", "edge": "X15.4.0"}
@@ -172,9 +175,9 @@ def test_mra004_wildcard_on_an_expressway_certificate(inventory, pki, common_nam
     ws, _ = pair(inventory, pki)
     ws.leaf("pki/expe1.pem", acme.leaf(common_name, ["mra.acme.com", "expe1.acme.com", *E_SANS, *extra]))
     state = ws.desired()
-    codes = [(c, s, n) for c, s, n in found(state) if c != "MRA015"]  # a wildcard CN is also a CN mismatch
+    codes = [(c, s, n) for c, s, n in found(ws, state) if c != "MRA015"]  # a wildcard CN is also a CN mismatch
     assert codes == [("MRA004", "error", "expe1.acme.com")]
-    (finding,) = [f for f in state.all_findings() if f.code == "MRA004"]
+    (finding,) = [f for f in ws.judged(state).all() if f.code == "MRA004"]
     assert finding.evidence["wildcards"] == ["*.acme.com"]
 
 
@@ -182,8 +185,8 @@ def test_mra004_wildcard_on_an_expressway_certificate(inventory, pki, common_nam
 def test_mra010_control_certificate_missing_a_domain(inventory, pki):
     ws, _acme = pair(inventory, pki, c_sans=["expc.acme.local", "acme.com"])
     state = ws.desired()
-    assert found(state) == [("MRA010", "error", "expc1.acme.local"), ("MRA010", "error", "expc2.acme.local")]
-    assert {f.evidence["missing_san"] for f in state.all_findings()} == {"acme.org"}
+    assert found(ws, state) == [("MRA010", "error", "expc1.acme.local"), ("MRA010", "error", "expc2.acme.local")]
+    assert {f.evidence["missing_san"] for f in ws.judged(state).all()} == {"acme.org"}
 
 
 @pytest.mark.parametrize(("endpoints", "severity"), [
@@ -195,8 +198,8 @@ def test_mra013_edge_certificate_missing_a_domain(inventory, pki, endpoints, sev
     ws, _acme = pair(inventory, pki, e_sans=["mra.acme.com", "acme.com"])
     ws.edit("{phones: true, jabber: true, tc_endpoints: false}", endpoints)
     state = ws.desired()
-    assert found(state) == [("MRA013", severity, "expe1.acme.com"), ("MRA013", severity, "expe2.acme.com")]
-    assert {f.evidence["missing_san"] for f in state.all_findings()} == {"acme.org"}
+    assert found(ws, state) == [("MRA013", severity, "expe1.acme.com"), ("MRA013", severity, "expe2.acme.com")]
+    assert {f.evidence["missing_san"] for f in ws.judged(state).all()} == {"acme.org"}
 
 
 def test_mra015_missing_peer_fqdn_on_a_shared_certificate(inventory, pki):
@@ -207,7 +210,7 @@ def test_mra015_missing_peer_fqdn_on_a_shared_certificate(inventory, pki):
     ws.leaf("pki/expe1.pem", shared)
     ws.leaf("pki/expe2.pem", shared)
     state = ws.desired()
-    assert found(state) == [("MRA015", "error", "expe2.acme.com"), ("MRA016", "warning", None)]
+    assert found(ws, state) == [("MRA015", "error", "expe2.acme.com"), ("MRA016", "warning", None)]
 
 
 # --------------------------------------------------------------------------------------------------- MRA016
@@ -218,8 +221,8 @@ def test_mra016_two_peers_sharing_one_key(inventory, pki):
     ws.leaf("pki/expc1.pem", acme.leaf("expc.acme.local", ["expc1.acme.local", *C_SANS], key=key))
     ws.leaf("pki/expc2.pem", acme.leaf("expc.acme.local", ["expc2.acme.local", *C_SANS], key=key))
     state = ws.desired()
-    assert found(state) == [("MRA016", "warning", None)]
-    (finding,) = state.findings
+    assert found(ws, state) == [("MRA016", "warning", None)]
+    (finding,) = ws.judged(state).general
     assert finding.cluster == "exp-c"
     assert finding.evidence == {"peers": ["expc1.acme.local", "expc2.acme.local"]}
 
@@ -231,8 +234,8 @@ def test_mra008_certificate_does_not_match_its_key(inventory, pki):
     issued = acme.leaf("mra.acme.com", ["expe2.acme.com", *E_SANS])
     ws.leaf("pki/expe2.pem", issued, key=generate_private_key("p256"))
     state = ws.desired()
-    assert found(state) == [("MRA008", "error", "expe2.acme.com")]
-    (finding,) = state.all_findings()
+    assert found(ws, state) == [("MRA008", "error", "expe2.acme.com")]
+    (finding,) = ws.judged(state).all()
     assert finding.message == "expe2.pem does not match the private key expe2.key"
     assert finding.evidence == {"certificate": issued.cert.fingerprint_sha256}
 
@@ -244,7 +247,7 @@ def test_mra008_with_an_explicit_key_path(inventory, pki):
     (ws.dir / "keys").mkdir()
     write_private_key(ws.dir / "keys" / "other.key", generate_private_key("p256"))  # not expe2.pem's key
     state = ws.desired()
-    assert found(state) == [("MRA008", "error", "expe2.acme.com")]
+    assert found(ws, state) == [("MRA008", "error", "expe2.acme.com")]
 
 
 # --------------------------------------------------------------------------------------------------- MRA020
@@ -259,7 +262,7 @@ def test_mra020_chain_cannot_be_completed(inventory, pki, trust_entries, expecte
 
     # Nothing above the leaf is known: MRA020; the intermediate is known but not its root: MRA021.
     code = "MRA020" if present == "root-only" else "MRA021"
-    mra020 = [f for f in state.findings if f.code == code]
+    mra020 = [f for f in ws.judged(state).general if f.code == code]
     assert sorted((f.cluster, f.node, f.severity.value) for f in mra020) == [
         ("exp-c", "expc1.acme.local", "error"), ("exp-c", "expc2.acme.local", "error"),
         ("exp-e", "expe1.acme.com", "error"), ("exp-e", "expe2.acme.com", "error")]
@@ -272,6 +275,47 @@ def test_mra020_chain_cannot_be_completed(inventory, pki, trust_entries, expecte
         assert trust_entries(state.node(fqdn)) == []
 
 
+@pytest.mark.parametrize("present", ["root-only", "issuing-only"])
+def test_an_unresolved_chain_is_data_on_the_desired_state(inventory, pki, present):
+    """The derivation says what it could not resolve (which relation, which certificate, which issuer,
+    what it did find); the rules make MRA020/MRA021 of it."""
+    acme = pki.chain("Acme")
+    ws, _ = pair(inventory, pki)
+    ws.certs("pki/acme-chain.pem", [acme.root.cert] if present == "root-only" else [acme.issuing.cert])
+    missing = acme.issuing.cert if present == "root-only" else acme.root.cert
+    state = ws.desired()
+
+    assert sorted((u.relation.subject, u.relation.kind) for u in state.unresolved) == [
+        ("expc1.acme.local", "server"), ("expc2.acme.local", "server"),
+        ("expe1.acme.com", "server"), ("expe2.acme.com", "server")]
+    for gap in state.unresolved:
+        assert gap.missing_issuer == missing.subject
+        assert gap.certificate.fingerprint_sha256 != missing.fingerprint_sha256
+        assert gap.found == (() if present == "root-only" else (acme.issuing.cert,))
+    assert [(f.code, f.node, f.evidence["certificate"]) for f in ws.judged(state).general] == [
+        ("MRA020" if present == "root-only" else "MRA021", gap.relation.subject, gap.certificate.fingerprint_sha256)
+        for gap in state.unresolved]
+
+
+def test_deriving_reads_no_file(inventory, pki, monkeypatch):
+    """The derivation is pure: a key that does not match its certificate is found by the rules (MRA008,
+    which read the key file), never by desired_state."""
+    ws, _ = pair(inventory, pki)
+    ws.leaf("pki/expe2.pem", pki.chain("Acme").leaf("mra.acme.com", ["expe2.acme.com", *E_SANS]),
+            key=generate_private_key("p256"))
+    loaded = ws.load()
+
+    def no_reading(*args, **kwargs):
+        raise AssertionError(f"desired_state opened a file: {args[:1]}")
+
+    with monkeypatch.context() as patched:
+        patched.setattr(os, "open", no_reading)
+        patched.setattr(builtins, "open", no_reading)
+        state = desired_state(loaded)
+    assert [(f.code, f.node) for f in judge_desired(loaded, state).all()] == [
+        ("MRA008", "expe2.acme.com")]
+
+
 def test_mra020_chain_completed_from_the_certificate_file(inventory, pki, trust_entries, expected_entries):
     """The same missing authority, but the leaf file carries its chain: nothing is missing."""
     acme = pki.chain("Acme")
@@ -282,7 +326,7 @@ def test_mra020_chain_completed_from_the_certificate_file(inventory, pki, trust_
         ws.leaf(f"pki/expc{n}.pem", acme.leaf("expc.acme.local", [f"expc{n}.acme.local", *C_SANS]),
                 [acme.issuing.cert])
     state = ws.desired()
-    assert found(state) == []
+    assert found(ws, state) == []
     assert trust_entries(state.node("expe1.acme.com")) == expected_entries(("trusted_ca", acme.certs))
 
 
@@ -330,7 +374,7 @@ def test_ca_named_by_two_trust_authorities_is_listed_once(inventory, pki, trust_
     state = ws.desired()
     for fqdn in ("expe1.acme.com", "expe2.acme.com"):
         assert trust_entries(state.node(fqdn)) == expected_entries(("trusted_ca", adc.certs))
-    assert found(state) == []
+    assert found(ws, state) == []
 
 
 def test_trust_authorities_are_added_on_every_peer_with_an_inventory_reason(inventory, pki, trust_entries,
@@ -345,4 +389,4 @@ def test_trust_authorities_are_added_on_every_peer_with_an_inventory_reason(inve
         assert trust_entries(node) == expected_entries(("trusted_ca", adc.certs))
         assert [[(r.code, r.text) for r in t.reasons] for t in node.trust] == [
             [("inventory", "named in expressway.exp-e.trust[0] (authority adc-chain)")]] * 2
-    assert found(state) == []
+    assert found(ws, state) == []

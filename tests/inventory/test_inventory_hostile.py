@@ -155,9 +155,12 @@ def test_an_explicit_peer_key_that_cannot_be_used_is_a_located_error(inventory, 
 def test_a_key_beside_the_certificate_that_cannot_be_used_is_an_error_finding(inventory, pki, how: str) -> None:
     from mrakit.desired import desired_state
     from mrakit.findings import Severity
+    from mrakit.rules.registry import judge_desired
 
     ws = _key_inventory(inventory, pki, "")
     _unusable_key(ws, how)
-    findings = [f for f in desired_state(load_inventory(ws.path)).all_findings() if f.code == "MRA008"]
+    loaded = load_inventory(ws.path)
+    findings = [f for f in judge_desired(loaded, desired_state(loaded)).all()
+                if f.code == "MRA008"]
     assert [f.severity for f in findings] == [Severity.ERROR]
     assert "cannot use the server key" in findings[0].message

@@ -12,6 +12,7 @@ import pytest
 
 from mrakit.desired import desired_state
 from mrakit.inventory.load import load_inventory
+from mrakit.rules.registry import judge_desired
 
 BENCHMARK = Path(__file__).resolve().parents[2] / "benchmarks" / "inventory_scale.py"
 PAIRS = 40  # 40 edge + 40 control + 20 CUCM = 100 clusters
@@ -42,7 +43,7 @@ def test_hundred_clusters_load_and_derive(generated):
 
     state = desired_state(inventory)
     assert len(state.nodes) == 4 * PAIRS + PAIRS // 2
-    assert state.all_findings() == []
+    assert judge_desired(inventory, state).all() == []
     # Edge peers: 2 (the control's private chain). Control peers: 2 (public) + 2 (their CUCM's private chain,
     # the same CA as their own) when fronting a CUCM. Publishers: the private chain in two stores.
     assert sum(len(n.trust) for n in state.nodes) == 2 * 2 * PAIRS + (4 * PAIRS // 2 + 2 * PAIRS // 2) * 2 + (

@@ -93,7 +93,7 @@ def test_same_ca_for_c_and_e(inventory, pki, trust_entries, expected_entries, sa
     assert state.node("cucm-pub.acme.local").required_sans == ()
     assert state.node("expe1.acme.com").common_name == "mra.acme.com"
     assert state.node("expc2.acme.local").common_name == "expc.acme.local"
-    assert state.all_findings() == []
+    assert ws.judged(state).all() == []
 
 
 # ------------------------------------------------------------------------------------------------------------
@@ -141,7 +141,7 @@ def test_different_cas_each_side_trusts_the_other_sides_chain(inventory, pki, tr
     assert sans_of(state.node("expc2.acme.local")) == [
         ("expc.acme.local", "MRA015"), ("expc2.acme.local", "MRA015"), ("acme.com", "MRA010"),
         ("acme.net", "MRA010")]
-    assert state.all_findings() == []
+    assert ws.judged(state).all() == []
 
 
 @pytest.mark.parametrize(("version", "stores"), [
@@ -157,7 +157,7 @@ def test_cucm_publisher_stores_depend_on_the_control_version(inventory, pki, tru
     publisher = state.node("cucm-pub.acme.local")
     own = ((TOMCAT, voice.certs), (CALLMANAGER, sip.certs))  # its own identities' chains, whatever the version
     assert trust_entries(publisher) == expected_entries(*((store, control.certs) for store in sorted(stores)), *own)
-    assert state.all_findings() == []
+    assert ws.judged(state).all() == []
 
 
 def test_secure_registration_adds_the_callmanager_chain_on_c(inventory, pki, trust_entries, expected_entries):
@@ -214,7 +214,7 @@ def test_public_e_private_c(inventory, pki, trust_entries, expected_entries, san
     assert sans_of(state.node("expc2.acme.local")) == [
         ("expc.acme.local", "MRA015"), ("expc2.acme.local", "MRA015"), ("acme.com", "MRA010")]
     # serverAuth-only on the X15.5 edge is fine; nothing else to report either.
-    assert state.all_findings() == []
+    assert ws.judged(state).all() == []
 
 
 def test_public_e_private_c_validates_clean_through_the_cli(inventory, pki, run_mrakit):
@@ -275,7 +275,7 @@ def test_x15_5_split_client_cert_edge_trusts_the_client_chain(inventory, pki, tr
     c2 = state.node("expc2.acme.local")
     assert c2.client_certificate is not None
     assert c2.client_certificate.key_path == ws.dir / "pki/expc2-client.key"
-    assert state.all_findings() == []
+    assert ws.judged(state).all() == []
 
 
 # ------------------------------------------------------------------------------------------------------------
@@ -304,8 +304,8 @@ def test_self_signed_cucm_same_subject_is_mra022_on_every_c_peer(inventory, pki,
             (TRUSTED_CA, acme.certs), (TRUSTED_CA, [tomcat.cert, callmanager.cert])), fqdn
         assert codes(entry_for(node, tomcat.cert)) == {"MRA031", "MRA023"}
         assert codes(entry_for(node, callmanager.cert)) == {"MRA031", "MRA023"}
-        mra022 = [f for f in node.findings if f.code == "MRA022"]
-        assert len(mra022) == 1, node.findings
+        mra022 = [f for f in ws.judged(state).of_node(fqdn) if f.code == "MRA022"]
+        assert len(mra022) == 1, ws.judged(state).of_node(fqdn)
         assert mra022[0].severity == "error"
         assert mra022[0].node == fqdn and mra022[0].cluster == "exp-c"
         assert "CN=cucm-pub.acme.local" in mra022[0].message
@@ -314,12 +314,12 @@ def test_self_signed_cucm_same_subject_is_mra022_on_every_c_peer(inventory, pki,
         assert sans_of(node)[-2:] == [("secure-8865.acme.local", "MRA012"), ("secure-dx80.acme.local", "MRA012")]
     for fqdn in ("expe1.acme.com", "expe2.acme.com"):
         assert trust_entries(state.node(fqdn)) == expected_entries((TRUSTED_CA, acme.certs))
-        assert state.node(fqdn).findings == ()
+        assert ws.judged(state).of_node(fqdn) == ()
     # … and its own self-signed identities, each in its unit (CUCM001).
     assert trust_entries(state.node("cucm-pub.acme.local")) == expected_entries(
         (TOMCAT, acme.certs), (CALLMANAGER, acme.certs), (TOMCAT, [tomcat.cert]), (CALLMANAGER, [callmanager.cert]))
     assert_peers_share_one_list(state)
-    assert sorted((f.code, f.node) for f in state.all_findings()) == [
+    assert sorted((f.code, f.node) for f in ws.judged(state).all()) == [
         ("MRA022", "expc1.acme.local"), ("MRA022", "expc2.acme.local")]
 
 
@@ -354,7 +354,7 @@ def test_two_control_clusters_sharing_one_edge(inventory, pki, trust_entries, ex
     assert single.common_name == "expc.beta.local"
     assert sans_of(single) == [("expc.beta.local", "MRA017"), ("beta.com", "MRA010"), ("beta.org", "MRA010")]
     assert_peers_share_one_list(state)
-    assert state.all_findings() == []
+    assert ws.judged(state).all() == []
 
 
 def test_edge_missing_the_second_tenants_domain_is_mra013(inventory, pki):
@@ -369,7 +369,7 @@ def test_edge_missing_the_second_tenants_domain_is_mra013(inventory, pki):
         ws.leaf(f"pki/expc{n}-acme.pem", acme.leaf("expc.acme.local", [f"expc{n}.acme.local", "acme.com"]))
     ws.leaf("pki/expc-beta.pem", beta.leaf("expc.beta.local", ["beta.com", "beta.org"]))
     state = ws.desired()
-    found = sorted((f.code, f.severity.value, f.node, f.evidence.get("missing_san")) for f in state.all_findings())
+    found = sorted((f.code, f.severity.value, f.node, f.evidence.get("missing_san")) for f in ws.judged(state).all())
     assert found == [("MRA013", "error", "expe1.hosting.net", "beta.org"),
                      ("MRA013", "error", "expe2.hosting.net", "beta.org")]
 
@@ -404,13 +404,13 @@ def test_xmpp_federation_names_on_c_and_e(inventory, pki, trust_entries, expecte
         assert trust_entries(state.node(f"expe{n}.acme.com")) == expected_entries((TRUSTED_CA, acme.certs))
         assert trust_entries(state.node(f"expc{n}.acme.local")) == expected_entries((TRUSTED_CA, acme.certs))
     assert_peers_share_one_list(state)
-    assert state.all_findings() == []
+    assert ws.judged(state).all() == []
 
 
 def test_xmpp_edge_certificate_without_a_chat_alias_is_mra014(inventory, pki):
     ws, _acme = _xmpp(inventory, pki, e_sans=[s for s in E_XMPP_SANS if s != "chat2.acme.com"])
     state = ws.desired()
-    found = sorted((f.code, f.severity.value, f.node, f.evidence.get("missing_san")) for f in state.all_findings())
+    found = sorted((f.code, f.severity.value, f.node, f.evidence.get("missing_san")) for f in ws.judged(state).all())
     assert found == [("MRA014", "error", "expe1.acme.com", "chat2.acme.com"),
                      ("MRA014", "error", "expe2.acme.com", "chat2.acme.com")]
 
