@@ -22,8 +22,11 @@ from mrakit.desired import desired_for
 from mrakit.errors import MrakitError, NodeUnreachable, StalePlanError
 from mrakit.inventory.model import Inventory
 from mrakit.observe import ObservedState, ProgressCallback, observe
+from mrakit.pki.roots import load_public_roots
 from mrakit.planner import PHASE_CERTS, PHASE_PRUNE, PHASE_TRUST, Action, Plan
 from mrakit.planner.document import check_plan_against
+from mrakit.rules.context import CheckContext
+from mrakit.rules.trust import relation_verdict, relations_with_subscribers
 from mrakit.session import Session, session_for
 
 Status = Literal["ok", "changed", "failed", "skipped", "manual"]
@@ -150,10 +153,6 @@ def verify_relations(inventory: Inventory, observed: ObservedState,
     (Expressway semantics on an Expressway, path building on CUCM, every CUCM subscriber included).
     Relations whose validator is outside `limit` (clusters) are counted as out of scope; those
     whose nodes cannot be read are counted as not judged, never silently dropped."""
-    from mrakit.pki.roots import load_public_roots
-    from mrakit.rules.context import CheckContext
-    from mrakit.rules.trust import relation_verdict, relations_with_subscribers
-
     now = dt.datetime.now(dt.UTC)
     desired = desired_for(inventory, observed, as_deployed=True, at=now)
     context = CheckContext(inventory, desired, observed, load_public_roots(), now)
