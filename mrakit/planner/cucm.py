@@ -4,18 +4,29 @@ certificate REST API before version 14."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import replace
 
 from mrakit.adapters.base import CUCM_SERVICE_OF_KIND
 from mrakit.desired import DesiredTrust, NodeDesired, Reason
 from mrakit.findings import Finding, Severity
-from mrakit.inventory.model import CertificateFile, CucmCluster
+from mrakit.inventory.model import CertificateFile, CucmCluster, CucmNode
 from mrakit.observe import NodeObservation
 from mrakit.pki.certview import CertView
 from mrakit.planner.draft import Draft, action_id, label, replaces, short
 from mrakit.planner.model import Action, ActionKind, Phase, Product
 from mrakit.planner.products import ProductPlanning
 from mrakit.planner.renewal import keeps_newer
+
+
+def _readable_servers(draft: Draft) -> Iterator[tuple[CucmCluster, CucmNode, NodeObservation]]:
+    """Every server of the clusters in scope that could be read, with what was read."""
+    for cucm in draft.inventory.cucm.values():
+        if draft.in_scope(cucm.name):
+            for server in cucm.nodes:
+                obs = draft.readable(server.fqdn)
+                if obs is not None:
+                    yield cucm, server, obs
 
 
 class CucmPlanning(ProductPlanning):
@@ -82,18 +93,12 @@ class CucmPlanning(ProductPlanning):
         """Identity installs on the server they are about (the platform API is per server); a
         multi-server certificate once, on the publisher, which distributes it. Each waits for the
         chain in that server's own trust unit (CUCM001: CUCM refuses the install otherwise)."""
-        for cucm in draft.inventory.cucm.values():
-            if not draft.in_scope(cucm.name):
-                continue
-            for server in cucm.nodes:
-                obs = draft.readable(server.fqdn)
-                if obs is None:
+        for cucm, server, obs in _readable_servers(draft):
+            for kind, cert_file in cucm.certificates_of(server).items():
+                multi = cucm.multi_server(kind, server)
+                if multi and server is not cucm.publisher:
                     continue
-                for kind, cert_file in cucm.certificates_of(server).items():
-                    multi = cucm.multi_server(kind, server)
-                    if multi and server is not cucm.publisher:
-                        continue
-                    self.install(draft, cucm, server.fqdn, kind, cert_file, obs, multi)
+                self.install(draft, cucm, server.fqdn, kind, cert_file, obs, multi)
 
     def install(self, draft: Draft, cucm: CucmCluster, fqdn: str, kind: str, cert_file: CertificateFile,
                 obs: NodeObservation, multi: bool) -> None:
@@ -123,31 +128,25 @@ class CucmPlanning(ProductPlanning):
         """A CUCM node on self-signed tomcat and CallManager certificates of one subject cannot serve
         both TLS Verify and secure registration through an Expressway (MRA022): a manual re-issue."""
         replaced = {(a.node, a.certificate_kind) for a in draft.actions if a.kind == ActionKind.CERT_INSTALL}
-        for cucm in draft.inventory.cucm.values():
-            if not draft.in_scope(cucm.name):
+        for cucm, node, obs in _readable_servers(draft):
+            tomcat, callmanager = obs.certificates.get("tomcat", ()), obs.certificates.get("callmanager", ())
+            if not tomcat or not callmanager or (node.fqdn, "tomcat") in replaced:
                 continue
-            for node in cucm.nodes:
-                obs = draft.readable(node.fqdn)
-                if obs is None:
-                    continue
-                tomcat, callmanager = obs.certificates.get("tomcat", ()), obs.certificates.get("callmanager", ())
-                if not tomcat or not callmanager or (node.fqdn, "tomcat") in replaced:
-                    continue
-                if not (tomcat[0].self_signed and callmanager[0].self_signed
-                        and tomcat[0].subject_name == callmanager[0].subject_name):
-                    continue
-                draft.actions.append(Action(
-                    id=action_id(Phase.CERTS, ActionKind.MANUAL, node.fqdn, "self-signed-pair"), phase=Phase.CERTS,
-                    kind=ActionKind.MANUAL, cluster=cucm.name, node=node.fqdn, product=self.product,
-                    summary=f"CA-sign the tomcat and CallManager certificates of {label(cucm.name, node.fqdn)}",
-                    reasons=(Reason("MRA022", f"{node.fqdn}'s self-signed tomcat and CallManager certificates share "
-                                              f"the subject {tomcat[0].subject!r}: an Expressway-C uses whichever "
-                                              "is higher in its list, so TLS Verify or secure registration fails"),),
-                    instructions=(f"On {node.fqdn}: generate tomcat and CallManager CSRs (`mrakit csr --cucm tomcat "
-                                  "--cucm callmanager` for the publisher, OS Administration > Certificate Management "
-                                  "on the others), have a CA sign them, install them, restart Cisco Tomcat and Cisco "
-                                  "CallManager, then remove the self-signed entries from the Expressway-C trust "
-                                  "lists.")))
+            if not (tomcat[0].self_signed and callmanager[0].self_signed
+                    and tomcat[0].subject_name == callmanager[0].subject_name):
+                continue
+            draft.actions.append(Action(
+                id=action_id(Phase.CERTS, ActionKind.MANUAL, node.fqdn, "self-signed-pair"), phase=Phase.CERTS,
+                kind=ActionKind.MANUAL, cluster=cucm.name, node=node.fqdn, product=self.product,
+                summary=f"CA-sign the tomcat and CallManager certificates of {label(cucm.name, node.fqdn)}",
+                reasons=(Reason("MRA022", f"{node.fqdn}'s self-signed tomcat and CallManager certificates share "
+                                          f"the subject {tomcat[0].subject!r}: an Expressway-C uses whichever "
+                                          "is higher in its list, so TLS Verify or secure registration fails"),),
+                instructions=(f"On {node.fqdn}: generate tomcat and CallManager CSRs (`mrakit csr --cucm tomcat "
+                              "--cucm callmanager` for the publisher, OS Administration > Certificate Management "
+                              "on the others), have a CA sign them, install them, restart Cisco Tomcat and Cisco "
+                              "CallManager, then remove the self-signed entries from the Expressway-C trust "
+                              "lists.")))
 
     def prunable_store(self, node: NodeDesired, store: str) -> bool:
         return store in {t.store for t in node.trust}
