@@ -94,6 +94,15 @@ class CertView:
     def __repr__(self) -> str:
         return f"CertView(subject={self.subject!r}, fingerprint={self.fingerprint_sha256[:16]}…)"
 
+    def relabelled(self, source: str) -> CertView:
+        """The same certificate read from `source`, keeping everything computed about it so far."""
+        if source == self.source:
+            return self
+        twin = object.__new__(CertView)
+        twin.__dict__.update(self.__dict__)  # the fields and the cached properties
+        twin.__dict__["source"] = source
+        return twin
+
     # identity -----------------------------------------------------------------------------
     @cached_property
     def der(self) -> bytes:
