@@ -125,11 +125,13 @@ class CertView:
     def issuer(self) -> str:
         return printable(self.certificate.issuer.rfc4514_string())
 
-    @property
+    # Cached: each `certificate.subject` builds the Name's Python objects again, and chain building
+    # compares names pairwise across every trust list.
+    @cached_property
     def subject_name(self) -> x509.Name:
         return self.certificate.subject
 
-    @property
+    @cached_property
     def issuer_name(self) -> x509.Name:
         return self.certificate.issuer
 
