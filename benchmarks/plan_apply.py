@@ -18,7 +18,8 @@ Measured, each with the lab's request log counting the requests:
     interpreter and its GIL costs;
   * plan CPU time per node without latency: time.process_time() around compute_plan() on a state observed
     beforehand, divided by the node count (minimum of --repeat runs).
-The goal is wall time within 1.3× of the ideal bound at --workers N; the table says whether it is met.
+The goal is wall time within 1.3× (plan) and 1.4× (apply) of the ideal bound at --workers N; the table says
+whether it is met. The lab's own CPU time is read from /proc (Linux) and shown beside mrakit's.
 If the run at --workers 1 would take longer than --budget-s, it is measured on a 1/10 subset of the fleet
 and the table says so. Runs only when invoked directly (pytest does not collect it).
 """
@@ -51,7 +52,7 @@ from mrakit.observe import observe
 from mrakit.planner import compute_plan, plan
 from mrakit.session import Session, connect
 
-GOAL = 1.3
+GOAL = {"plan": 1.3, "apply": 1.4}  # wall time over the ideal bound at --workers N (issue 11)
 PASSWORDS = {"MRAKIT_EXPRESSWAY_PASSWORD": "bench-exp-pw", "MRAKIT_CUCM_PASSWORD": "bench-ccm-pw"}
 
 
@@ -74,6 +75,7 @@ class Measure:
     cpu: float
     latency_ms: float
     note: str = ""
+    lab_cpu: float = 0.0
 
     @property
     def ideal(self) -> float:
@@ -94,14 +96,30 @@ def log_counts(path: Path) -> tuple[int, int]:
     return len(entries), writes
 
 
+_LAB_PROCESS: list[int] = []  # the pid of the lab serving in its own process, while it runs
+
+
+def lab_cpu() -> float:
+    """CPU seconds (user + system) the lab's own process has used so far; 0 when it runs in this one
+    or the platform has no /proc."""
+    if not _LAB_PROCESS:
+        return 0.0
+    try:
+        fields = Path(f"/proc/{_LAB_PROCESS[0]}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 @contextmanager
 def measured(path: Path) -> Iterator[dict[str, float]]:
     out: dict[str, float] = {}
     requests, writes = log_counts(path)
-    wall, cpu = time.perf_counter(), time.process_time()
+    wall, cpu, lab = time.perf_counter(), time.process_time(), lab_cpu()
     yield out
     out["wall"] = time.perf_counter() - wall
     out["cpu"] = time.process_time() - cpu
+    out["lab_cpu"] = lab_cpu() - lab
     now_requests, now_writes = log_counts(path)
     out["requests"], out["writes"] = now_requests - requests, now_writes - writes
 
@@ -120,9 +138,11 @@ def lab_connections(path: Path, separate: bool) -> Iterator[Session]:
         assert server.stdout is not None
         described = json.loads(server.stdout.readline())
         endpoints = described["nodes"]
+        _LAB_PROCESS[:] = [server.pid]
         with connect(inventory, lab_endpoints=endpoints) as connections:
             yield connections
     finally:
+        _LAB_PROCESS.clear()
         server.terminate()
         server.wait(timeout=30)
 
@@ -140,7 +160,7 @@ def run(path: Path, workers: int, latency_ms: float, note: str = "", separate: b
             the_plan = plan(inventory, workers=workers, connections=connections)
         assert not the_plan.unreachable, the_plan.unreachable
         results.append(Measure("plan", workers, nodes, int(planned["requests"]), int(planned["writes"]),
-                               planned["wall"], planned["cpu"], latency_ms, note))
+                               planned["wall"], planned["cpu"], latency_ms, note, planned["lab_cpu"]))
         marks: dict[str, list[float]] = {}
 
         def progress(phase: str, node: str, message: str) -> None:
@@ -157,7 +177,8 @@ def run(path: Path, workers: int, latency_ms: float, note: str = "", separate: b
         assert not result.failed, result.summary()
         results.append(Measure("apply", workers, nodes, int(applied["requests"]), int(applied["writes"]),
                                applied["wall"], applied["cpu"], latency_ms,
-                               f"{note}; {sum(1 for a in the_plan.actions if a.writes)} actions; {split}"))
+                               f"{note}; {sum(1 for a in the_plan.actions if a.writes)} actions; {split}",
+                               applied["lab_cpu"]))
     return results
 
 
@@ -237,22 +258,24 @@ def main(argv: list[str] | None = None) -> int:
     print()
     print(f"mrakit plan/apply benchmark, {dt.date.today().isoformat()}, Python {platform.python_version()} on "
           f"{platform.machine()}, {os.cpu_count()} CPU(s)")
-    header = ("step", "workers", "nodes", "requests", "writes", "wall s", "CPU s", "ideal s", "wall/ideal", "note")
+    header = ("step", "workers", "nodes", "requests", "writes", "wall s", "CPU s", "lab CPU s", "ideal s",
+              "wall/ideal", "note")
     rows = [(m.step, str(m.workers), str(m.nodes), str(m.requests), str(m.writes), f"{m.wall:.2f}", f"{m.cpu:.2f}",
-             f"{m.ideal:.2f}", f"{m.ratio:.2f}", m.note) for m in measures]
+             f"{m.lab_cpu:.2f}" if m.lab_cpu else "-", f"{m.ideal:.2f}", f"{m.ratio:.2f}", m.note) for m in measures]
     widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
     for row in [header, *rows]:
         print("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip())
     print(f"compute_plan without latency, state observed beforehand: {cpu_ms:.2f} ms CPU per node "
           f"({wall_ms:.2f} ms wall), {nodes} nodes, {actions} actions, best of {args.repeat}")
     fast = [m for m in measures if m.workers == args.workers and "own process" in m.note]
-    met = all(m.ratio <= GOAL for m in fast)
+    met = all(m.ratio <= GOAL[m.step] for m in fast)
     verdict = "met" if met else "NOT met"
-    detail = ", ".join(f"{m.step} {m.ratio:.2f}x" for m in fast)
-    print(f"goal: wall time within {GOAL}x of requests x latency / workers at --workers {args.workers}: "
+    detail = ", ".join(f"{m.step} {m.ratio:.2f}x (goal {GOAL[m.step]}x)" for m in fast)
+    print(f"goal: wall time within the goal times requests x latency / workers at --workers {args.workers}: "
           f"{verdict} ({detail})")
     print("the goal is judged with the lab in its own process (as real nodes are); the same-process rows show "
-          "what sharing one interpreter and its GIL with the lab costs. CPU s is mrakit's process only.")
+          "what sharing one interpreter and its GIL with the lab costs. CPU s is mrakit's process only; lab CPU s "
+          "the lab's own process (when it has one).")
     print(f"total benchmark time {time.perf_counter() - started:.0f} s")
     return 0
 

@@ -389,7 +389,8 @@ def apply(
         verification = Verification(())
         unreachable: dict[str, str] = dict(plan.unreachable)
         if verify:
-            after = observe(inventory, conns.expressway, conns.cucm, workers=workers, progress=progress)
+            after = observe(inventory, conns.expressway, conns.cucm, workers=workers, progress=progress,
+                            verification=True)
             unreachable = {o.node: o.error or "" for o in after.failed()}
             verification = verify_relations(inventory, after, plan.limit or None)
         ordered = tuple(applier.results[a.id] for a in plan.actions if a.id in applier.results)

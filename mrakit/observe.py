@@ -102,7 +102,10 @@ class ObservedState:
                 for obs in self.nodes.values() if obs.ok and obs.product == "cucm" and obs.role == "publisher"}
 
 
-def observe_expressway(adapter: ExpresswayApi, cluster: str, role: str) -> NodeObservation:
+def observe_expressway(adapter: ExpresswayApi, cluster: str, role: str, *,
+                       verification: bool = False) -> NodeObservation:
+    """`verification`: read only what a trust verdict needs (trust, certificates, version); the
+    pending CSR, peers, domains and CUCM servers stay empty (apply re-reads every node after writing)."""
     try:
         version = adapter.version()
         trust = adapter.trusted_cas()
@@ -110,10 +113,10 @@ def observe_expressway(adapter: ExpresswayApi, cluster: str, role: str) -> NodeO
         client = adapter.client_certificate()
         if client:
             certificates["client"] = client
-        pending = adapter.pending_csr()
-        cucm_servers = adapter.cucm_servers() if role == "control" else ()
-        peers = adapter.cluster_peers()
-        domains = adapter.domains()
+        pending = None if verification else adapter.pending_csr()
+        cucm_servers = adapter.cucm_servers() if role == "control" and not verification else ()
+        peers = () if verification else adapter.cluster_peers()
+        domains = () if verification else adapter.domains()
     except MrakitError as exc:
         return NodeObservation(adapter.node, cluster, "expressway", role, error=str(exc))
     pending_key = public_key_sha256(pending.public_key()) if pending is not None else None
@@ -129,17 +132,19 @@ def _before_14(version: str) -> bool:
         return False
 
 
-def observe_cucm(adapter: CucmApi, cluster: str, role: str, inventory_version: str = "") -> NodeObservation:
+def observe_cucm(adapter: CucmApi, cluster: str, role: str, inventory_version: str = "", *,
+                 verification: bool = False) -> NodeObservation:
     """A CUCM server through its own platform API. The publisher is also read through AXL (version,
     phone security profiles, servers); AXL is often active on the publisher alone, so a subscriber's
-    version is the inventory's."""
+    version is the inventory's. `verification`: the publisher's servers are not read (no trust
+    verdict uses them)."""
     profiles: tuple[PhoneSecurityProfile, ...] = ()
     process_nodes: tuple[str, ...] | None = None
     try:
         if role == "publisher":
             version = adapter.version()
             profiles = adapter.phone_security_profiles()
-            process_nodes = adapter.process_nodes()
+            process_nodes = None if verification else adapter.process_nodes()
         else:
             version = inventory_version
         if _before_14(version):
@@ -173,19 +178,22 @@ def observe(
     workers: int | None = None,
     progress: ProgressCallback | None = None,
     only: Sequence[str] | None = None,
+    verification: bool = False,
 ) -> ObservedState:
-    """Observe every node (or those in `only`) with at most `workers` in parallel."""
+    """Observe every node (or those in `only`) with at most `workers` in parallel. `verification`:
+    only what the trust verdicts need (see `observe_expressway`, `observe_cucm`)."""
     jobs: list[tuple[str, Callable[[], NodeObservation]]] = []
     for cluster in inventory.expressway.values():
         for peer in cluster.peers:
             adapter = expressway[peer.fqdn]
-            jobs.append((peer.fqdn, lambda a=adapter, c=cluster: observe_expressway(a, c.name, c.role)))  # type: ignore[misc]
+            jobs.append((peer.fqdn, lambda a=adapter, c=cluster: observe_expressway(  # type: ignore[misc]
+                a, c.name, c.role, verification=verification)))
     for cucm_cluster in inventory.cucm.values():
         for node in cucm_cluster.nodes:
             role = "publisher" if node is cucm_cluster.publisher else "subscriber"
             cucm_adapter = cucm[node.fqdn]
             jobs.append((node.fqdn, lambda a=cucm_adapter, c=cucm_cluster.name, r=role, v=str(cucm_cluster.version):  # type: ignore[misc]
-                         observe_cucm(a, c, r, v)))
+                         observe_cucm(a, c, r, v, verification=verification)))
     if only is not None:
         wanted = set(only)
         jobs = [job for job in jobs if job[0] in wanted]

@@ -94,6 +94,15 @@ class CertView:
     def __repr__(self) -> str:
         return f"CertView(subject={self.subject!r}, fingerprint={self.fingerprint_sha256[:16]}…)"
 
+    def relabelled(self, source: str) -> CertView:
+        """The same certificate read from `source`, keeping everything computed about it so far."""
+        if source == self.source:
+            return self
+        twin = object.__new__(CertView)
+        twin.__dict__.update(self.__dict__)  # the fields and the cached properties
+        twin.__dict__["source"] = source
+        return twin
+
     # identity -----------------------------------------------------------------------------
     @cached_property
     def der(self) -> bytes:
@@ -116,11 +125,13 @@ class CertView:
     def issuer(self) -> str:
         return printable(self.certificate.issuer.rfc4514_string())
 
-    @property
+    # Cached: each `certificate.subject` builds the Name's Python objects again, and chain building
+    # compares names pairwise across every trust list.
+    @cached_property
     def subject_name(self) -> x509.Name:
         return self.certificate.subject
 
-    @property
+    @cached_property
     def issuer_name(self) -> x509.Name:
         return self.certificate.issuer
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import os
 import re
+import threading
 import warnings
 from collections.abc import Mapping
 
@@ -76,25 +77,72 @@ def _der_length(der: bytes) -> int:
     return 2 + count + int.from_bytes(der[2 : 2 + count], "big")
 
 
-def _parse_pem_certificates(data: bytes, source: str) -> list[x509.Certificate]:
-    certificates: list[x509.Certificate] = []
+def _parse_pem_block(label: bytes, block: bytes) -> list[x509.Certificate]:
+    if label == b"TRUSTED CERTIFICATE":
+        # OpenSSL's -trustout form: the certificate's DER followed by trust settings; keep the
+        # certificate (its DER length is in its own header).
+        body = base64.b64decode(b"".join(block.splitlines()[1:-1]))
+        return [x509.load_der_x509_certificate(body[: _der_length(body)])]
+    if label in _CERT_LABELS:
+        return [x509.load_pem_x509_certificate(block.replace(b"X509 CERTIFICATE", b"CERTIFICATE"))]
+    if label in _PKCS7_LABELS:
+        return list(pkcs7.load_pem_pkcs7_certificates(block.replace(b"CMS", b"PKCS7")))
+    return []
+
+
+class _ParsedBlocks:
+    """PEM blocks already parsed and checked, by their bytes: the same CA comes back in every node's
+    trust list and again on every re-read, and parsing and checking it is most of the CPU of a read.
+    Bounded; thread-safe (observe reads nodes in parallel)."""
+
+    def __init__(self, limit: int = 4096) -> None:
+        self.limit = limit
+        self._views: dict[bytes, tuple[CertView, ...]] = {}
+        self._lock = threading.Lock()
+
+    def get(self, block: bytes) -> tuple[CertView, ...] | None:
+        with self._lock:
+            return self._views.get(block)
+
+    def remember(self, block: bytes, views: tuple[CertView, ...]) -> None:
+        with self._lock:
+            if len(self._views) >= self.limit:
+                del self._views[next(iter(self._views))]  # the oldest
+            self._views[block] = views
+
+    def clear(self) -> None:
+        with self._lock:
+            self._views.clear()
+
+
+_PARSED = _ParsedBlocks()
+
+
+def _parse_pem_certificates(data: bytes, source: str) -> list[CertView]:
+    """Every certificate in the PEM blocks of `data`, each block parsed and checked once per process."""
+    views: list[CertView] = []
+    fresh: list[tuple[bytes, int, list[x509.Certificate]]] = []  # (block, first number, certificates)
     for match in _PEM_BLOCK.finditer(data):
         label, block = match.group(1), match.group(0)
+        known = _PARSED.get(block)
+        if known is not None:
+            views.extend(view.relabelled(source) for view in known)
+            continue
         try:
-            if label == b"TRUSTED CERTIFICATE":
-                # OpenSSL's -trustout form: the certificate's DER followed by trust settings; keep the
-                # certificate (its DER length is in its own header).
-                body = base64.b64decode(b"".join(block.splitlines()[1:-1]))
-                certificates.append(x509.load_der_x509_certificate(body[: _der_length(body)]))
-            elif label in _CERT_LABELS:
-                normalised = block.replace(b"X509 CERTIFICATE", b"CERTIFICATE")
-                certificates.append(x509.load_pem_x509_certificate(normalised))
-            elif label in _PKCS7_LABELS:
-                certificates.extend(pkcs7.load_pem_pkcs7_certificates(block.replace(b"CMS", b"PKCS7")))
+            certificates = _parse_pem_block(label, block)
         except ValueError as exc:
-            number = len(certificates) + 1
+            number = len(views) + 1
             raise PkiError(f"{source}: PEM block {number} ({label.decode()}) is damaged: {exc}") from None
-    return certificates
+        fresh.append((block, len(views) + 1, certificates))
+        views.extend(CertView(cert, source=source) for cert in certificates)
+    for block, first, certificates in fresh:
+        for number, cert in enumerate(certificates, start=first):
+            _check_parsable(cert, number, source)
+        parsed = tuple(views[first - 1 : first - 1 + len(certificates)])
+        for view in parsed:
+            view.fingerprint_sha256  # noqa: B018 -- computed once here, shared by every later copy
+        _PARSED.remember(block, parsed)
+    return views
 
 
 def _parse_der_certificates(data: bytes) -> list[x509.Certificate] | None:
@@ -118,18 +166,19 @@ def load_certificates(data: bytes, source: str = "<bytes>") -> list[CertView]:
     data = bytes(data)
     try:
         if b"-----BEGIN" in data:
-            certificates = _parse_pem_certificates(data, source)
+            views = _parse_pem_certificates(data, source)
         else:
             certificates = _parse_der_certificates(data) or []
+            for number, cert in enumerate(certificates, start=1):
+                _check_parsable(cert, number, source)
+            views = [CertView(cert, source=source) for cert in certificates]
     except PkiError:
         raise
     except Exception as exc:  # cryptography's parsers raise a few types on hostile input
         raise PkiError(f"{source}: could not parse certificate data ({type(exc).__name__}: {exc})") from None
-    if not certificates:
+    if not views:
         raise PkiError(f"{source}: no certificate found; found {_what_is(data)}")
-    for number, cert in enumerate(certificates, start=1):
-        _check_parsable(cert, number, source)
-    return [CertView(cert, source=source) for cert in certificates]
+    return views
 
 
 def _check_parsable(cert: x509.Certificate, number: int, source: str) -> None:

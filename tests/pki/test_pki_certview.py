@@ -227,3 +227,11 @@ def test_display_name_without_cn(lab):
     nameless = lab.intermediate.issue_leaf(None, ["only-san.example.com"], organization="Example Org").cert
     assert nameless.common_name is None
     assert nameless.display_name == nameless.subject == "O=Example Org"
+
+
+def test_names_are_built_once_per_view(lab):
+    """Chain building compares subject and issuer names pairwise: a view keeps its Name objects."""
+    view = load_certificates(lab.leaf.cert.pem.encode(), source="names.pem")[0]
+    assert view.subject_name is view.subject_name and view.issuer_name is view.issuer_name
+    assert view.subject_name == lab.leaf.cert.certificate.subject
+    assert view.issuer_name == lab.leaf.cert.certificate.issuer

@@ -357,3 +357,53 @@ def test_certificate_damaged_inside_is_rejected_at_load(lab, damage, needle, tmp
     bundle = (lab.root.cert.pem + pem).encode()
     with pytest.raises(PkiError, match=r"bundle\.pem: certificate 2 is damaged"):
         load_certificates(bundle, source="bundle.pem")
+
+
+# --- parsed once -----------------------------------------------------------------------------------
+
+def test_the_same_pem_block_is_parsed_and_checked_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A node's trust list comes back on every read, and the same CAs are in every node's list:
+    each PEM block is parsed once per process; each read still gets its own source name."""
+    from mrakit.pki import load as load_module
+    from mrakit.pki.ca import CertificateAuthority
+
+    root = CertificateAuthority.create_root("Parse Once Root CA")
+    issuing = root.issue_intermediate("Parse Once Issuing CA")
+    parsed: list[bytes] = []
+    real = load_module.x509.load_pem_x509_certificate
+    monkeypatch.setattr(load_module.x509, "load_pem_x509_certificate",
+                        lambda data: parsed.append(data) or real(data))
+    bundle = (root.cert.pem + issuing.cert.pem).encode()
+
+    first = load_certificates(bundle, source="node1 trusted CA list")
+    again = load_certificates(bundle, source="node2 trusted CA list")
+    alone = load_certificates(issuing.cert.pem.encode(), source="node3 trusted CA list")
+
+    assert len(parsed) == 2  # two blocks, each parsed once
+    assert first == again == [root.cert, issuing.cert] and alone == [issuing.cert]
+    assert [c.source for c in again] == ["node2 trusted CA list"] * 2
+    assert [c.source for c in first] == ["node1 trusted CA list"] * 2
+    assert alone[0].fingerprint_sha256 == issuing.cert.fingerprint_sha256
+
+
+def test_a_changed_certificate_is_read_as_changed() -> None:
+    """The cache is by the block's bytes: a node that now answers another certificate gives that one."""
+    from mrakit.pki.ca import CertificateAuthority
+
+    ca = CertificateAuthority.create_root("Changed Root CA")
+    before = ca.issue_leaf("node.example.com", ["node.example.com"]).cert
+    after = ca.issue_leaf("node.example.com", ["node.example.com"]).cert
+    assert load_certificates(before.pem.encode(), source="node server certificate") == [before]
+    read = load_certificates(after.pem.encode(), source="node server certificate")
+    assert read == [after] and read[0].fingerprint_sha256 != before.fingerprint_sha256
+
+
+def test_a_damaged_block_is_refused_every_time_not_remembered() -> None:
+    from mrakit.pki.ca import CertificateAuthority
+
+    good = CertificateAuthority.create_root("Good Root CA").cert.pem
+    damaged = good.replace(good.splitlines()[5], "A" * len(good.splitlines()[5]))
+    for _ in range(2):
+        with pytest.raises(PkiError, match="node trust list: "):
+            load_certificates((good + damaged).encode(), source="node trust list")
+    assert load_certificates(good.encode(), source="again") == load_certificates(good.encode())
