@@ -8,9 +8,9 @@ from typing import Any
 
 from _plankit import CONTROL, EXPC1, EXPRESSWAYS, PUB, NewCa
 
-from mrakit.apply import apply
+from mrakit.applier import apply
 from mrakit.inventory.load import load_inventory
-from mrakit.plan import plan
+from mrakit.planner import plan
 
 NEVER_WRITTEN = ("/api/provisioning/certs/generate_csr", "/api/v1/provisioning/common/cluster/peers",
                  "/api/provisioning/common/domain", "/api/provisioning/controller/server/cucm")
