@@ -25,6 +25,7 @@ from mrakit.observe import ObservedState, ProgressCallback, observe
 from mrakit.pki.roots import load_public_roots
 from mrakit.planner import PHASE_CERTS, PHASE_PRUNE, PHASE_TRUST, Action, Plan
 from mrakit.planner.document import check_plan_against
+from mrakit.planner.safety import raise_if_unsafe
 from mrakit.rules.context import CheckContext
 from mrakit.rules.trust import relation_verdict, relations_with_subscribers
 from mrakit.session import Session, session_for
@@ -373,8 +374,11 @@ def apply(
     verify: bool = True,
     replication_timeout: float = 120.0,
 ) -> ApplyResult:
-    """Carry out `plan`. A saved plan is refused (StalePlanError) when the inventory or any node's
-    observed state changed since it was made. Failures are reported in the result, not raised."""
+    """Carry out `plan`. An unsafe plan (hazards `raise_if_unsafe` did not accept) is refused
+    (UnsafePlanError), and a saved plan (StalePlanError) when the inventory or any node's observed
+    state changed since it was made; nothing is changed then. Failures are reported in the result,
+    not raised."""
+    raise_if_unsafe(plan)
     refuse_other_inventory(plan, inventory)
     check_plan_against(plan, inventory)  # a tampered plan is refused whole, before the first write
     workers = workers or inventory.defaults.workers

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from importlib.metadata import entry_points
+from importlib.metadata import EntryPoint, entry_points
 from types import TracebackType
 from typing import Any
 
@@ -26,6 +26,9 @@ from mrakit.pki.ca import CertificateAuthority
 from mrakit.pki.certview import CertView
 
 ENTRY_POINT_GROUP = "mrakit.connection_kinds"
+# The kinds that ship with mrakit, as pyproject.toml declares them: named, not imported, so the core
+# never loads the lab unless an inventory asks for it.
+_SHIPPED_KINDS = {"lab": "mrakit.lab.connection:LAB_KIND"}
 
 
 @dataclass
@@ -100,6 +103,9 @@ def connection_kind(name: str, *, file: str | None = None) -> ConnectionKind:
     inventory that asked for it, named in the error for an unknown kind."""
     if name not in _KINDS:
         found = [point for point in entry_points(group=ENTRY_POINT_GROUP) if point.name == name]
+        if not found and name in _SHIPPED_KINDS:
+            # A source checkout (or an install older than the kind) has no entry point metadata.
+            found = [EntryPoint(name, _SHIPPED_KINDS[name], ENTRY_POINT_GROUP)]
         if not found:
             known = sorted({*_KINDS, *(point.name for point in entry_points(group=ENTRY_POINT_GROUP))})
             raise InventoryError(f"unknown connection kind {name!r} (known: {', '.join(known)})", file=file,

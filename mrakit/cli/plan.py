@@ -84,14 +84,16 @@ def plan_command(inventory_path: str, out_path: str | None, output_format: str, 
         progress.close(failed=bool(unsafe))  # then the refusal is the last word
     if out_path and not unsafe:
         write_output(out_path, json.dumps(result.to_dict(), indent=2) + "\n")
-    if output_format != "text":
+    if unsafe and output_format == "json":
+        pass  # a script reads one JSON document on stdout: the error that refuses the plan
+    elif output_format != "text":
         click.echo(RENDERERS[output_format]().render(result))
     elif quiet():
         click.echo(result.summary())
     else:
         click.echo(TextPlanRenderer(colour=colour()).render(result))
     # An unsafe plan is shown, so it can be reviewed, and then refused (and not saved).
-    raise_if_unsafe(result, force=force)
+    result = raise_if_unsafe(result, force=force)
     if out_path and output_format == "text":
         echo(f"\nsaved to {out_path}; apply it with: mrakit apply {out_path}")
     if result.unreachable:
@@ -168,7 +170,7 @@ def _apply_locked(inventory: Inventory, saved: Plan | None, yes: bool, workers: 
             if progress:
                 progress.close(failed=bool(blocking_hazards(the_plan, force=force)))
             echo(TextPlanRenderer(colour=colour(), verbose=False).render(the_plan))
-            raise_if_unsafe(the_plan, force=force)  # shown first, so the refusal can be reviewed
+            the_plan = raise_if_unsafe(the_plan, force=force)  # shown first, so the refusal can be reviewed
             # Nothing to write still gets verified: an apply that exits 0 has checked every trust relation.
             asked = the_plan.has_changes and not yes
             if asked and not click.confirm("\nApply this plan?", default=False):

@@ -62,9 +62,7 @@ def plan(
     with session_for(inventory, connections, environ=environ) as session:
         inventory, observed = observe_for_plan(inventory, session, workers=workers, progress=progress,
                                                certificates_dir=certificates_dir)
-    the_plan = compute_plan(inventory, observed, limit=limit)
-    raise_if_unsafe(the_plan, force=force)
-    return the_plan
+    return raise_if_unsafe(compute_plan(inventory, observed, limit=limit), force=force)
 
 
 __all__ = [

@@ -4,6 +4,7 @@ plan can be shown, then refused."""
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 
 from mrakit.errors import UnsafePlanError
 from mrakit.findings import Severity
@@ -50,8 +51,10 @@ def blocking_hazards(plan: Plan, *, force: bool = False) -> list[Hazard]:
     return [h for h in plan.hazards if not (force and h.overridable)]
 
 
-def raise_if_unsafe(plan: Plan, *, force: bool = False) -> None:
-    """UnsafePlanError for the first hazard `force` does not accept; nothing has been changed then."""
+def raise_if_unsafe(plan: Plan, *, force: bool = False) -> Plan:
+    """UnsafePlanError for the first hazard `force` does not accept (nothing has been changed then);
+    else the plan without the hazards `force` accepted, which `apply` then takes."""
     blocking = blocking_hazards(plan, force=force)
     if blocking:
         raise UnsafePlanError(blocking[0].message)
+    return replace(plan, hazards=()) if plan.hazards else plan

@@ -3,6 +3,7 @@ the REST adapters (no known delete call) every removal is a manual step and appl
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -97,7 +98,13 @@ def test_an_unsafe_plan_is_shown_then_refused(make_deployment: Callable[..., Any
     assert [(h.node, h.overridable) for h in unsafe.hazards] == [(EXPC1, True)]
     with pytest.raises(UnsafePlanError, match="remove 3 of 7 entries"):
         raise_if_unsafe(unsafe)
-    raise_if_unsafe(unsafe, force=True)
+    assert raise_if_unsafe(unsafe, force=True).hazards == ()  # accepted: apply takes it
+    lab = connections.lab
+    assert lab is not None
+    writes = len(lab.writes())
+    with pytest.raises(UnsafePlanError, match="remove 3 of 7 entries"):
+        apply(unsafe, inventory, connections=connections)  # a library user skipping the check is refused too
+    assert lab.writes()[writes:] == []
 
     saved = tmp_path / "plan.json"
     refused = run_cli("plan", "-i", str(deployment.path), "-o", str(saved), "-q")
@@ -107,6 +114,9 @@ def test_an_unsafe_plan_is_shown_then_refused(make_deployment: Callable[..., Any
         f"mrakit: error: the plan would remove 3 of 7 entries from the trusted_ca list of {EXPC1} (more than 30%); "
         "review it and re-run with --force"]
     assert not saved.exists()  # refused plans are not saved for a later apply
+    as_json = run_cli("plan", "-i", str(deployment.path), "--format", "json")
+    assert as_json.code == 1  # one document on stdout, the error, for the script that parses it
+    assert json.loads(as_json.out)["error"]["message"].startswith("the plan would remove 3 of 7 entries")
     assert run_cli("plan", "-i", str(deployment.path), "-o", str(saved), "-q", "--force").code == 0
     assert saved.exists()
 

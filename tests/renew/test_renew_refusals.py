@@ -101,6 +101,9 @@ def test_certificate_missing_a_required_san_is_refused(make_deployment, tmp_path
     assert EXPE1 in str(caught.value) and EXPE2 not in str(caught.value).split("(and")[0]
     line = _assert_refused_without_change(inv_path, signed_dir, "refusing to install", EXPE1)
     assert "nothing was changed" in line
+    shown = run_cli("plan", "-i", inv_path, "--certificates", signed_dir)
+    assert shown.code == 1 and one_line_error(shown.err) == line  # the plan is shown, then refused
+    assert shown.out.startswith("Plan: ") and f"as the server certificate of exp-e/{EXPE1.split('.')[0]}" in shown.out
 
 
 # --- (c) wrong EKUs for the version ------------------------------------------------------------------

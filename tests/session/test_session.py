@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from mrakit_testkit import REPO
+from mrakit_testkit import REPO, run_cli
 
 from mrakit.errors import MrakitError
 from mrakit.inventory.load import load_inventory
@@ -49,6 +49,41 @@ def test_the_lab_kind_comes_from_its_entry_point(make_deployment: Callable[..., 
         assert isinstance(session, LabSession) and session.lab is not None
         assert session.expressway["expc1.acme.local"].version() == "X15.5.1"
     assert session.lab is None  # closed: the lab it started is stopped
+
+
+def test_the_lab_kind_works_without_packaging_metadata(make_deployment: Callable[..., Any],
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    """A source checkout, or an install made before the kind existed, has no entry points: the kinds
+    that ship with mrakit are still found, by the same name pyproject.toml gives them."""
+    import tomllib
+
+    import mrakit.session as session_module
+
+    declared = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["entry-points"]
+    assert declared[session_module.ENTRY_POINT_GROUP] == session_module._SHIPPED_KINDS
+    monkeypatch.setattr(session_module, "entry_points", lambda group: [])
+    monkeypatch.delitem(session_module._KINDS, "lab", raising=False)
+    with connect(load_inventory(make_deployment().path)) as session:
+        assert isinstance(session, LabSession) and session.lab is not None
+
+
+def test_the_cli_plans_and_applies_on_one_session(make_deployment: Callable[..., Any],
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    import mrakit.session as session_module
+
+    opened: list[str] = []
+    real_connect = session_module.connect
+
+    def counting_connect(inventory: Inventory, **kwargs: Any) -> Session:
+        opened.append(str(inventory.path))
+        return real_connect(inventory, **kwargs)
+
+    monkeypatch.setattr(session_module, "connect", counting_connect)
+    path = make_deployment("missing-intermediate").path
+    result = run_cli("apply", "-i", path, "--yes")
+    assert result.code == 0, result.err
+    assert "relations verified" in result.out
+    assert opened == [str(path)]  # observed, planned, applied and verified over the same connections
 
 
 ADAPTERS = ["mrakit.adapters", "mrakit.adapters.base", "mrakit.adapters.rest", "mrakit.adapters.axl",

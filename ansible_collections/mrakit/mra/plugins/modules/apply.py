@@ -151,8 +151,7 @@ def main() -> None:
                 desired_inventory, observed = observe_for_plan(inventory, connections,
                                                                workers=module.params["workers"],
                                                                certificates_dir=module.params["certificates"])
-                the_plan = compute_plan(desired_inventory, observed)
-                raise_if_unsafe(the_plan, force=module.params["force"])
+                the_plan = raise_if_unsafe(compute_plan(desired_inventory, observed), force=module.params["force"])
             manual = [{"node": a.node, "summary": a.summary, "instructions": a.instructions}
                       for a in the_plan.actions if a.kind == "manual"]
             diff = plan_diff(the_plan, observed) if module._diff else None
