@@ -9,7 +9,6 @@ from dataclasses import replace
 
 from mrakit.adapters.base import CUCM_SERVICE_OF_KIND
 from mrakit.desired import DesiredTrust, NodeDesired, Reason
-from mrakit.findings import Finding, Severity
 from mrakit.inventory.model import CertificateFile, CucmCluster, CucmNode
 from mrakit.observe import NodeObservation
 from mrakit.pki.certview import CertView
@@ -17,6 +16,7 @@ from mrakit.planner.draft import Draft, action_id, label, replaces, short
 from mrakit.planner.model import Action, ActionKind, Phase, Product
 from mrakit.planner.products import ProductPlanning
 from mrakit.planner.renewal import keeps_newer
+from mrakit.rules.cucm import same_name_replaced
 
 
 def _readable_servers(draft: Draft) -> Iterator[tuple[CucmCluster, CucmNode, NodeObservation]]:
@@ -67,11 +67,7 @@ class CucmPlanning(ProductPlanning):
                 pem=new.pem, reasons=(*entry.reasons, Reason("CUCM002", why)),
                 summary=f'replace "{old.display_name}" with the newer "{new.display_name}" (valid from '
                         f"{new.not_before:%Y-%m-%d}) in the {store} of {where}"))
-            draft.findings.append(Finding(
-                "CUCM002", Severity.WARNING, f"{where}: {why}",
-                fix="plan the certificates signed by the old CA to be re-issued by the new one in the same change",
-                cluster=node.cluster, node=node.node,
-                evidence={"replaced": old.fingerprint_sha256, "by": new.fingerprint_sha256, "store": store}))
+            draft.findings.append(same_name_replaced(node.cluster, node.node, where, why, old, new, store))
             return True
         manual_id = action_id(Phase.TRUST, ActionKind.MANUAL, node.node, f"{store}|{entry.fingerprint}")
         draft.added[(node.node, store, entry.fingerprint)] = manual_id

@@ -5,10 +5,10 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from mrakit.findings import Finding, Severity
 from mrakit.pki.chain import ChainReason, verify_chain
 from mrakit.planner.draft import Draft
 from mrakit.planner.model import Action, ActionKind, Product
+from mrakit.rules.trust import install_would_be_shadowed
 
 
 def hold_back_installs(draft: Draft) -> None:
@@ -35,9 +35,8 @@ def hold_back_installs(draft: Draft) -> None:
             why = "; ".join(shadowed)
             then = ("Delete the older same-subject entry on those nodes first (the Expressway uses the first "
                     "entry with a matching subject, MRA022), then plan again.")
-            draft.findings.append(Finding(
-                "MRA022", Severity.ERROR, f"installing {action.summary.removeprefix('install ')} would fail: {why}",
-                fix=then, cluster=action.cluster, node=action.node))
+            draft.findings.append(install_would_be_shadowed(action.cluster, action.node,
+                                                            action.summary.removeprefix("install "), why, then))
         held[action.id] = replace(
             action, kind=ActionKind.MANUAL, pem=None, id=action.id.replace("cert.install", "manual"),
             summary=f"held back: {action.summary} ({why})",

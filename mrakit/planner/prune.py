@@ -6,13 +6,13 @@ from __future__ import annotations
 import datetime as dt
 
 from mrakit.desired import NodeDesired, Reason, TrustRelation
-from mrakit.findings import Finding, Severity
 from mrakit.observe import NodeObservation
 from mrakit.pki.certview import CertView
 from mrakit.pki.chain import complete_chain
 from mrakit.planner.draft import Draft, action_id, label
 from mrakit.planner.model import Action, ActionKind, Hazard, Phase
 from mrakit.planner.products import ProductPlanning
+from mrakit.rules.trust import duplicate_entry, no_pruning_while_unreadable
 
 _UNUSED = "not derived by mrakit, not named in the inventory and not needed by any current or desired chain"
 
@@ -59,9 +59,7 @@ class Pruning:
                              if r.validator == node.node and draft.readable(r.subject) is None})
         if prune and unreadable:
             # What an unreadable node presents is unknown: nothing it might need can be proven unused.
-            draft.findings.append(Finding(
-                "prune", Severity.INFO, f"no pruning on {node.node} while {', '.join(unreadable)} cannot be read",
-                fix="plan again when every node answers", cluster=node.cluster, node=node.node))
+            draft.findings.append(no_pruning_while_unreadable(node.cluster, node.node, unreadable))
             prune = False
         named = {t.fingerprint for t in node.trust}
         needed = self.still_needed(node.node) | named | product.never_removed(draft, node)
@@ -75,11 +73,7 @@ class Pruning:
                 duplicate = cert.fingerprint_sha256 in seen
                 seen.add(cert.fingerprint_sha256)
                 if duplicate:
-                    draft.findings.append(Finding(
-                        "MRA023", Severity.WARNING,
-                        f'"{cert.display_name}" ({cert.fingerprint_sha256[:16]}…) is in the {store} list twice',
-                        fix="remove the extra copy (set prune: true to have mrakit plan it)",
-                        cluster=node.cluster, node=node.node, evidence={"fingerprint_sha256": cert.fingerprint_sha256}))
+                    draft.findings.append(duplicate_entry(node.cluster, node.node, store, cert))
                     if prune:
                         to_remove.append((cert, "a duplicate entry"))
                 elif prune and cert.fingerprint_sha256 not in needed:

@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import datetime as dt
 
-from mrakit.findings import Finding, Severity
 from mrakit.inventory.model import CertificateFile
 from mrakit.pki.certview import CertView
-from mrakit.planner.draft import Draft, exact
+from mrakit.planner.draft import Draft
+from mrakit.rules.topology import newer_certificate_kept
 
 
 def is_renewal_of(newer: CertView, older: CertView, needed: tuple[str, ...] = ()) -> bool:
@@ -36,12 +36,5 @@ def keeps_newer(draft: Draft, cluster: str, node: str, kind: str, current: tuple
     handed in for a renewal (--certificates) is what the user asked for now: it is installed."""
     if cert_file.renewal or not current or not is_renewal_of(current[0], cert_file.leaf, needed):
         return False
-    draft.findings.append(Finding(
-        "INV001", Severity.WARNING,
-        f"{node} presents a newer {kind} certificate (serial {current[0].serial_hex}, valid from "
-        f"{exact(current[0].not_before)}) than {cert_file.path.name} names (serial {cert_file.leaf.serial_hex}, "
-        f"from {exact(cert_file.leaf.not_before)}); mrakit keeps it",
-        fix=f"update the inventory to name the installed certificate instead of {cert_file.path}",
-        cluster=cluster, node=node,
-        evidence={"installed": current[0].fingerprint_sha256, "named": cert_file.leaf.fingerprint_sha256}))
+    draft.findings.append(newer_certificate_kept(cluster, node, kind, current[0], cert_file))
     return True

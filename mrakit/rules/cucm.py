@@ -6,6 +6,7 @@ from __future__ import annotations
 from mrakit.desired import DesiredTrust
 from mrakit.findings import Finding, Severity
 from mrakit.inventory.model import CucmCluster
+from mrakit.pki.certview import CertView
 from mrakit.rules.certificate import check_validity
 from mrakit.rules.context import CheckContext
 
@@ -77,3 +78,13 @@ def _same_name(trust: tuple[DesiredTrust, ...]) -> list[Finding]:
             "sit beside the old one on CUCM), or give the new CA a new name",
             evidence={"store": store, "fingerprints": [e.fingerprint for e in entries]}))
     return findings
+
+
+def same_name_replaced(cluster: str, node: str, where: str, why: str, old: CertView, new: CertView,
+                       store: str) -> Finding:
+    """CUCM002 as plan reports it: a planned upload replaces a same-name CA on every node of the cluster."""
+    return Finding(
+        "CUCM002", Severity.WARNING, f"{where}: {why}",
+        fix="plan the certificates signed by the old CA to be re-issued by the new one in the same change",
+        cluster=cluster, node=node,
+        evidence={"replaced": old.fingerprint_sha256, "by": new.fingerprint_sha256, "store": store})

@@ -1,12 +1,16 @@
-"""Drift between the inventory and the deployment (INV002): the peers, domains and CUCM servers the
+"""The inventory against the deployment: drift (INV002), the peers, domains and CUCM servers the
 boxes report against the ones the inventory names. mrakit derives trust and SANs from the inventory,
-so a peer, domain or server it does not know about is one it does not look after."""
+so a peer, domain or server it does not know about is one it does not look after; and a node that
+presents a renewal of the certificate the inventory names (INV001)."""
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Iterable
 
 from mrakit.findings import Finding, Severity
+from mrakit.inventory.model import CertificateFile
+from mrakit.pki.certview import CertView
 from mrakit.rules.context import CheckContext
 
 
@@ -62,3 +66,21 @@ def check_topology_drift(ctx: CheckContext) -> list[Finding]:
                                 {n.address.lower(): n.fqdn for n in cucm.nodes if n.address}, cucm.name,
                                 cucm.publisher.fqdn, "AXL listProcessNode, call-processing nodes")
     return findings
+
+
+def newer_certificate_kept(cluster: str, node: str, kind: str, installed: CertView,
+                           cert_file: CertificateFile) -> Finding:
+    """INV001: the node presents a renewal of the certificate the inventory names; mrakit keeps it
+    (never a rollback) and says the inventory is behind."""
+    return Finding(
+        "INV001", Severity.WARNING,
+        f"{node} presents a newer {kind} certificate (serial {installed.serial_hex}, valid from "
+        f"{_exact(installed.not_before)}) than {cert_file.path.name} names (serial {cert_file.leaf.serial_hex}, "
+        f"from {_exact(cert_file.leaf.not_before)}); mrakit keeps it",
+        fix=f"update the inventory to name the installed certificate instead of {cert_file.path}",
+        cluster=cluster, node=node,
+        evidence={"installed": installed.fingerprint_sha256, "named": cert_file.leaf.fingerprint_sha256})
+
+
+def _exact(when: dt.datetime) -> str:
+    return when.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")

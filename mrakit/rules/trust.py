@@ -4,10 +4,12 @@ the desired lists, the same shadowing and same CN before anything is uploaded.""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import replace
 
 from mrakit.desired import KIND_TEXT, DesiredTrust, TrustRelation
 from mrakit.findings import Finding, Severity
+from mrakit.pki.certview import CertView
 from mrakit.pki.chain import ChainReason, ChainResult, verify_chain
 from mrakit.rules.context import CheckContext
 
@@ -219,3 +221,26 @@ def _shadowing(node: str, cluster: str, trust: tuple[DesiredTrust, ...]) -> list
                 fix="avoid uploading CAs that share a common name",
                 cluster=cluster, node=node, evidence={"subjects": sorted(subjects)}))
     return findings
+
+
+# Findings the planner makes while it diffs (it knows the facts; the rule's words live here) ----------
+
+def duplicate_entry(cluster: str, node: str, store: str, cert: CertView) -> Finding:
+    """MRA023 as plan reports it: an entry listed twice on the node."""
+    return Finding(
+        "MRA023", Severity.WARNING,
+        f'"{cert.display_name}" ({cert.fingerprint_sha256[:16]}…) is in the {store} list twice',
+        fix="remove the extra copy (set prune: true to have mrakit plan it)",
+        cluster=cluster, node=node, evidence={"fingerprint_sha256": cert.fingerprint_sha256})
+
+
+def install_would_be_shadowed(cluster: str, node: str, install: str, why: str, fix: str) -> Finding:
+    """MRA022 for a planned install: an older same-subject entry still wins on a validator after phase 1."""
+    return Finding("MRA022", Severity.ERROR, f"installing {install} would fail: {why}", fix=fix, cluster=cluster,
+                   node=node)
+
+
+def no_pruning_while_unreadable(cluster: str, node: str, unreadable: Sequence[str]) -> Finding:
+    """Pruning waits while a node whose chain this one may need cannot be read."""
+    return Finding("prune", Severity.INFO, f"no pruning on {node} while {', '.join(unreadable)} cannot be read",
+                   fix="plan again when every node answers", cluster=cluster, node=node)
