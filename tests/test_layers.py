@@ -110,3 +110,16 @@ def test_the_package_face_shadows_no_module() -> None:
     names = {p.stem for p in PACKAGE.iterdir() if p.suffix == ".py" or (p / "__init__.py").exists()}
     assert sorted(set(mrakit.__all__) & names) == []
     assert mrakit.planner.Plan is mrakit.Plan  # the module is reachable as itself after `import mrakit`
+
+
+def test_findings_are_made_in_the_rules_only() -> None:
+    """Rules judge: a finding with its code is made in mrakit/rules/, whatever step found the facts."""
+    made_elsewhere = []
+    for path in _sources():
+        if path.is_relative_to(PACKAGE / "rules"):
+            continue
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if (isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "Finding"
+                    and node.args and isinstance(node.args[0], ast.Constant)):
+                made_elsewhere.append(f"{path.relative_to(PACKAGE.parent)}:{node.lineno}: {node.args[0].value}")
+    assert made_elsewhere == []
