@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import sys
 
 import click
@@ -126,8 +127,6 @@ def probe_command(target: str, servername: str | None, trust_of: str | None, inv
         key_pem = private_key_pem(load_private_key_file(client_key)).decode("ascii")
     result = probe(host.strip("[]"), int(port_text), server_name=servername, client_certificate=certificate,
                    client_key_pem=key_pem)
-    import datetime as dt
-
     now = dt.datetime.now(dt.UTC)
     click.echo(f"{target}: {result.detail}; {len(result.presented)} certificate(s) presented")
     for index, cert in enumerate(result.presented):

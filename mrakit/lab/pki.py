@@ -12,6 +12,8 @@ import datetime as dt
 from dataclasses import dataclass
 from pathlib import Path
 
+import yaml
+
 from mrakit.desired import desired_state
 from mrakit.errors import InventoryError
 from mrakit.inventory.eku import server_certificate_ekus
@@ -94,8 +96,6 @@ def _issuer_for(cluster: ExpresswayCluster, cas: LabAuthorities) -> CertificateA
 
 
 def _raw_section(inventory_path: Path) -> dict[str, object]:
-    import yaml
-
     data = yaml.safe_load(inventory_path.read_text(encoding="utf-8"))
     return data if isinstance(data, dict) else {}
 

@@ -4,6 +4,7 @@ EKUs, SANs, validity and key type, including the broken ones MRA troubleshooting
 from __future__ import annotations
 
 import datetime as dt
+import ipaddress
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -105,8 +106,6 @@ class CertificateAuthority:
     ) -> Issued:
         """An end-entity certificate. `ekus=()` leaves the EKU extension out entirely;
         `common_name=None` leaves the CN out (MRA009)."""
-        import ipaddress
-
         key = key or generate_private_key(key_type)
         start = not_before or _utcnow() - dt.timedelta(hours=1)
         try:  # cryptography rejects a CN over 64 characters, non-ASCII DNS names, bad IP addresses

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 from collections.abc import Sequence
 from pathlib import Path
@@ -41,8 +42,6 @@ def generate_private_key(key_type: str = "rsa2048") -> PrivateKey:
 def public_key_sha256(public_key: Any) -> str:
     """SHA-256 over a public key's SubjectPublicKeyInfo: how mrakit matches certificates, CSRs and
     keys (CertView.public_key_fingerprint_sha256 is the same value for a certificate)."""
-    import hashlib
-
     der = public_key.public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
     return hashlib.sha256(der).hexdigest()
 
