@@ -16,18 +16,8 @@ from mrakit.inventory.model import Inventory
 from mrakit.observe import ObservedState, ProgressCallback, observe
 from mrakit.planner.build import compute_plan
 from mrakit.planner.draft import describe_certificate
-from mrakit.planner.model import (
-    FORMAT_VERSION,
-    PHASE_CERTS,
-    PHASE_PRUNE,
-    PHASE_TRUST,
-    Action,
-    ActionKind,
-    Hazard,
-    Phase,
-    Plan,
-    Product,
-)
+from mrakit.planner.kinds import PHASE_CERTS, PHASE_PRUNE, PHASE_TRUST, ActionKind, Phase, Product
+from mrakit.planner.model import FORMAT_VERSION, Action, Hazard, Plan
 from mrakit.planner.safety import raise_if_unsafe
 from mrakit.renew import inventory_with_certificates
 from mrakit.session import Session, session_for

@@ -15,7 +15,8 @@ from mrakit.planner.cucm import CucmPlanning
 from mrakit.planner.draft import Draft
 from mrakit.planner.expressway import ExpresswayPlanning
 from mrakit.planner.holdback import hold_back_installs
-from mrakit.planner.model import Action, ActionKind, Plan, Product
+from mrakit.planner.kinds import ActionKind, Product
+from mrakit.planner.model import Action, Plan
 from mrakit.planner.products import ProductPlanning
 from mrakit.planner.prune import Pruning
 from mrakit.planner.safety import install_hazards
@@ -34,7 +35,7 @@ def build_actions(draft: Draft) -> list[Action]:
         plan_trust_additions(draft, node, obs, PRODUCTS[node.product])
     for product in PRODUCTS.values():
         product.installs(draft)
-    hold_back_installs(draft)
+    hold_back_installs(draft, PRODUCTS)
     for product in PRODUCTS.values():
         product.after_installs(draft)
     pruning = Pruning(draft)
@@ -70,7 +71,7 @@ def compute_plan(
     actions = build_actions(draft)
     ctx = CheckContext(inventory, desired, observed, (), desired.at)
     judged = judge_offline(ctx)
-    hazards = [*draft.hazards, *install_hazards(judged, actions)]
+    hazards = [*draft.hazards, *install_hazards(judged, actions, PRODUCTS)]
     return Plan(
         # Absolute, so `mrakit apply PLAN.json` finds the inventory from any folder.
         inventory_path=str(Path(inventory.path).resolve()),

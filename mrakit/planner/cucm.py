@@ -13,7 +13,8 @@ from mrakit.inventory.model import CertificateFile, CucmCluster, CucmNode
 from mrakit.observe import NodeObservation
 from mrakit.pki.certview import CertView
 from mrakit.planner.draft import Draft, action_id, label, replaces, short
-from mrakit.planner.model import Action, ActionKind, Phase, Product
+from mrakit.planner.kinds import ActionKind, Phase, Product
+from mrakit.planner.model import Action
 from mrakit.planner.products import ProductPlanning
 from mrakit.planner.renewal import keeps_newer
 from mrakit.rules.cucm import same_name_replaced

@@ -15,14 +15,14 @@ from typing import TYPE_CHECKING, Any
 
 from mrakit.adapters.base import CUCM_SERVICE_OF_KIND, CUCM_TRUST_UNITS
 from mrakit.errors import PkiError, PlanError
+from mrakit.planner.kinds import PHASE_OF_KIND, ActionKind, Product
 
 if TYPE_CHECKING:
     from mrakit.inventory.model import Inventory
     from mrakit.planner.model import Plan
 
-ACTION_KINDS = ("trust.add", "trust.remove", "cert.install", "manual")
-PHASE_OF_KIND = {"trust.add": 1, "cert.install": 2, "trust.remove": 4}
-PRODUCTS = ("expressway", "cucm")
+ACTION_KINDS = tuple(kind.value for kind in ActionKind)
+PRODUCTS = tuple(product.value for product in Product)
 EXPRESSWAY_CERTIFICATE_KINDS = ("server", "client")
 SEVERITIES = ("error", "warning", "info")
 _TEXT, _OPTIONAL_TEXT = "a string", "a string or null"

@@ -13,7 +13,8 @@ from mrakit.findings import Finding
 from mrakit.inventory.model import CertificateFile, Inventory
 from mrakit.observe import NodeObservation, ObservedState
 from mrakit.pki.certview import CertView
-from mrakit.planner.model import Action, ActionKind, Hazard, Phase, Product
+from mrakit.planner.kinds import ActionKind, Phase, Product
+from mrakit.planner.model import Action, Hazard
 
 
 def action_id(phase: int, kind: str, node: str, detail: str) -> str:

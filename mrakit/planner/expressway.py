@@ -9,13 +9,16 @@ from mrakit.inventory.model import CertificateFile
 from mrakit.observe import NodeObservation
 from mrakit.pki.certview import CertView
 from mrakit.planner.draft import Draft, label, replaces
-from mrakit.planner.model import Action, ActionKind, Product
+from mrakit.planner.kinds import ActionKind, Product
+from mrakit.planner.model import Action
 from mrakit.planner.products import ProductPlanning
 from mrakit.planner.renewal import keeps_newer
 
 
 class ExpresswayPlanning(ProductPlanning):
     product = Product.EXPRESSWAY
+    chain_semantics = "expressway"  # the first entry of a subject wins (MRA022)
+    guarded_installs = True  # SANs, EKUs by version, wildcard, validity: the rules judge the certificate
 
     def trust_list_name(self, store: str) -> str:
         return "trusted CA list"

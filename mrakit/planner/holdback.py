@@ -3,15 +3,18 @@ gets, in this plan, the trust it needs; otherwise it is held back as a manual st
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import replace
 
 from mrakit.pki.chain import ChainReason, verify_chain
 from mrakit.planner.draft import Draft
-from mrakit.planner.model import Action, ActionKind, Product
+from mrakit.planner.kinds import ActionKind
+from mrakit.planner.model import Action
+from mrakit.planner.products import ProductPlanning
 from mrakit.rules.trust import install_would_be_shadowed
 
 
-def hold_back_installs(draft: Draft) -> None:
+def hold_back_installs(draft: Draft, products: Mapping[str, ProductPlanning]) -> None:
     """A validator that cannot be read, or trust outside --limit, would break on the new
     certificate. Then the trust actions outside --limit are dropped."""
     out_of_scope = {a.id for a in draft.actions if not draft.in_scope(a.cluster)}
@@ -23,7 +26,7 @@ def hold_back_installs(draft: Draft) -> None:
                              if r.subject == action.node and r.kind == action.certificate_kind})
         unreadable = [v for v in validators if draft.readable(v) is None]
         outside = sorted({a.node for a in draft.actions if a.id in out_of_scope and a.id in action.depends_on})
-        shadowed = [] if unreadable or outside else shadowed_after_trust(draft, action, validators)
+        shadowed = [] if unreadable or outside else shadowed_after_trust(draft, products, action, validators)
         if not unreadable and not outside and not shadowed:
             continue
         if unreadable:
@@ -52,7 +55,8 @@ def hold_back_installs(draft: Draft) -> None:
     draft.actions = kept
 
 
-def shadowed_after_trust(draft: Draft, install: Action, validators: list[str]) -> list[str]:
+def shadowed_after_trust(draft: Draft, products: Mapping[str, ProductPlanning], install: Action,
+                         validators: list[str]) -> list[str]:
     """Validators on which the new certificate would still fail after phase 1, because an entry of
     the same subject already sits higher in their list (a CA renewed under its old name)."""
     leaf = install.certificates()[0]
@@ -64,8 +68,8 @@ def shadowed_after_trust(draft: Draft, install: Action, validators: list[str]) -
         added = [a.certificates()[0] for a in draft.actions
                  if a.kind == ActionKind.TRUST_ADD and a.node == rel.validator and a.store == rel.store]
         prospective = [*obs.trust.get(rel.store, ()), *added]
-        semantics = "expressway" if obs.product == Product.EXPRESSWAY else "openssl"
-        result = verify_chain(leaf, prospective, (), purpose=rel.purpose, semantics=semantics)
+        result = verify_chain(leaf, prospective, (), purpose=rel.purpose,
+                              semantics=products[obs.product].chain_semantics)
         if result.reason is ChainReason.SHADOWED_BY_SAME_SUBJECT and result.shadowing_entry is not None:
             entry = result.shadowing_entry
             problems.append(f"on {rel.validator}, entry {prospective.index(entry) + 1} "

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from enum import IntEnum, StrEnum
 from typing import Any
 
 from mrakit.desired import Reason
@@ -15,31 +14,9 @@ from mrakit.findings import Finding, Severity
 from mrakit.pki.certview import CertView
 from mrakit.pki.load import load_certificates
 from mrakit.planner.document import check_plan_document
+from mrakit.planner.kinds import PHASE_PRUNE, ActionKind, Phase, Product
 
 FORMAT_VERSION = 1
-
-
-class Phase(IntEnum):
-    """Make-before-break order. Phase 3, verification, is apply's, not an action's."""
-
-    TRUST = 1
-    CERTS = 2
-    PRUNE = 4
-
-
-PHASE_TRUST, PHASE_CERTS, PHASE_PRUNE = Phase.TRUST, Phase.CERTS, Phase.PRUNE
-
-
-class ActionKind(StrEnum):
-    TRUST_ADD = "trust.add"
-    TRUST_REMOVE = "trust.remove"
-    CERT_INSTALL = "cert.install"
-    MANUAL = "manual"
-
-
-class Product(StrEnum):
-    EXPRESSWAY = "expressway"
-    CUCM = "cucm"
 
 
 @dataclass(frozen=True)

@@ -7,13 +7,15 @@ from mrakit.desired import DesiredTrust, NodeDesired
 from mrakit.observe import NodeObservation
 from mrakit.pki.certview import CertView
 from mrakit.planner.draft import Draft
-from mrakit.planner.model import Product
+from mrakit.planner.kinds import Product
 
 
 class ProductPlanning:
     """The defaults; a product overrides what it does differently."""
 
     product: Product
+    chain_semantics = "openssl"  # how the product builds a chain from its trust list (pki.chain)
+    guarded_installs = False  # an install is refused when the rules find an install blocker in it
 
     def trust_list_name(self, store: str) -> str:
         """How the product's UI names the trust store, in action summaries."""

@@ -10,7 +10,8 @@ from mrakit.observe import NodeObservation
 from mrakit.pki.certview import CertView
 from mrakit.pki.chain import complete_chain
 from mrakit.planner.draft import Draft, action_id, label
-from mrakit.planner.model import Action, ActionKind, Hazard, Phase
+from mrakit.planner.kinds import ActionKind, Phase
+from mrakit.planner.model import Action, Hazard
 from mrakit.planner.products import ProductPlanning
 from mrakit.rules.trust import duplicate_entry, no_pruning_while_unreadable
 

@@ -3,12 +3,14 @@ plan can be shown, then refused."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import replace
 
 from mrakit.errors import UnsafePlanError
 from mrakit.findings import Severity
-from mrakit.planner.model import Action, ActionKind, Hazard, Plan, Product
+from mrakit.planner.kinds import ActionKind
+from mrakit.planner.model import Action, Hazard, Plan
+from mrakit.planner.products import ProductPlanning
 from mrakit.rules.registry import Judgement
 
 _INSTALL_BLOCKERS = {
@@ -27,12 +29,13 @@ _INSTALL_BLOCKERS = {
 }
 
 
-def install_hazards(judged: Judgement, actions: Sequence[Action]) -> list[Hazard]:
+def install_hazards(judged: Judgement, actions: Sequence[Action],
+                    products: Mapping[str, ProductPlanning]) -> list[Hazard]:
     """A certificate that lacks a required SAN, has the wrong EKUs for the node's version, has
     expired or is a wildcard is never installed, --force or not."""
     problems: list[tuple[str, str]] = []
     for action in actions:
-        if action.kind != ActionKind.CERT_INSTALL or action.product != Product.EXPRESSWAY:
+        if action.kind != ActionKind.CERT_INSTALL or not products[action.product].guarded_installs:
             continue
         for finding in judged.of_node(action.node):
             if (

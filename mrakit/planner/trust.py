@@ -7,7 +7,8 @@ from dataclasses import replace
 from mrakit.desired import NodeDesired, Reason
 from mrakit.observe import NodeObservation
 from mrakit.planner.draft import Draft, action_id, label
-from mrakit.planner.model import Action, ActionKind, Phase
+from mrakit.planner.kinds import ActionKind, Phase
+from mrakit.planner.model import Action
 from mrakit.planner.products import ProductPlanning
 
 
