@@ -79,11 +79,12 @@ def tls_listeners(state: LabState, tls_dir: Path, fqdn: str) -> dict[str, TlsLis
     }
 
 
-def closed_port() -> int:
-    """A port nothing listens on: a down node refuses connections."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+def closed_port() -> socket.socket:
+    """A port nothing listens on, held (bound, never listening) until the socket is closed: a down
+    node refuses connections, and no other server of the lab can be given the same port meanwhile."""
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    return sock
 
 
 class TlsListener:

@@ -198,6 +198,7 @@ class Lab:
         self.cucm = CucmTwin(inventory, state)
         self._servers: list[_Server] = []
         self._listeners: list[TlsListener] = []
+        self._held_ports: list[socket.socket] = []  # the ports of down nodes, kept from any other server
         self._threads: list[threading.Thread] = []
         self.stopping = threading.Event()
         self.tls_dir = state.directory / "tls"
@@ -212,7 +213,9 @@ class Lab:
             self.ca_bundle.write_text(cas.management.cert.pem)
         for fqdn in self.state.node_names():
             if self.faults.is_down(fqdn):
-                self.endpoints[fqdn] = NodeEndpoint(api=f"https://127.0.0.1:{closed_port()}")
+                held = closed_port()
+                self._held_ports.append(held)
+                self.endpoints[fqdn] = NodeEndpoint(api=f"https://127.0.0.1:{held.getsockname()[1]}")
                 continue
             product = "expressway" if fqdn in self.state.expressway else "cucm"
             api_tls = (self.state, self.tls_dir, cas.management, fqdn)
@@ -260,8 +263,11 @@ class Lab:
             server.server_close()
         for listener in self._listeners:
             listener.stop()
+        for held in self._held_ports:
+            held.close()
         self._servers.clear()
         self._listeners.clear()
+        self._held_ports.clear()
 
     def __enter__(self) -> Lab:
         self.start()
