@@ -66,6 +66,11 @@ def names_beyond_san_limit(dns_names: tuple[str, ...], limit: int = SAN_FIELD_LI
     return tuple(ignored)
 
 
+def utc_text(when: dt.datetime) -> str:
+    """A certificate's time as mrakit shows it to a person: UTC, to the second (2026-12-01T03:20:00Z)."""
+    return when.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
 def _name_attribute(name: x509.Name, oid: x509.ObjectIdentifier) -> str | None:
     values = name.get_attributes_for_oid(oid)
     if not values:

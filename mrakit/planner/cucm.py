@@ -8,11 +8,11 @@ from collections.abc import Iterator
 from dataclasses import replace
 
 from mrakit.adapters.base import CUCM_SERVICE_OF_KIND
-from mrakit.desired import DesiredTrust, NodeDesired, Reason
+from mrakit.desired import DesiredTrust, NodeDesired, Reason, short_name
 from mrakit.inventory.model import CertificateFile, CucmCluster, CucmNode
 from mrakit.observe import NodeObservation
 from mrakit.pki.certview import CertView
-from mrakit.planner.draft import Draft, action_id, label, replaces, short
+from mrakit.planner.draft import Draft, action_id, label, replaces
 from mrakit.planner.kinds import ActionKind, Phase, Product
 from mrakit.planner.model import Action
 from mrakit.planner.products import ProductPlanning
@@ -117,7 +117,7 @@ class CucmPlanning(ProductPlanning):
             f"Upload Certificate ({service}), after the trust additions of phase 1 are in place.")
         where = [n.fqdn for n in cucm.nodes] if multi else [fqdn]
         restart = "Cisco Tomcat" if kind.startswith("tomcat") else "Cisco CallManager and Cisco TFTP"
-        draft.manual(cucm.name, fqdn, self.product, f"restart {restart} on {', '.join(short(n) for n in where)}",
+        draft.manual(cucm.name, fqdn, self.product, f"restart {restart} on {', '.join(short_name(n) for n in where)}",
                      f"On {' and on '.join(where)}: utils service restart {restart} (CLI).",
                      detail=f"restart|{kind}", depends_on=(install.id,))
 

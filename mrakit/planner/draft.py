@@ -3,16 +3,15 @@ observed, --limit) and adds to (actions, findings, hazards)."""
 
 from __future__ import annotations
 
-import datetime as dt
 import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from mrakit.desired import DesiredState, NodeDesired, Reason
+from mrakit.desired import DesiredState, NodeDesired, Reason, short_name
 from mrakit.findings import Finding
 from mrakit.inventory.model import CertificateFile, Inventory
 from mrakit.observe import NodeObservation, ObservedState
-from mrakit.pki.certview import CertView
+from mrakit.pki.certview import CertView, utc_text
 from mrakit.planner.kinds import ActionKind, Phase, Product
 from mrakit.planner.model import Action, Hazard
 
@@ -22,21 +21,13 @@ def action_id(phase: int, kind: str, node: str, detail: str) -> str:
     return f"{phase}-{kind}-{node}-{digest}"
 
 
-def short(fqdn: str) -> str:
-    return fqdn.split(".", 1)[0]
-
-
 def label(cluster: str, node: str) -> str:
-    return f"{cluster}/{short(node)}"
-
-
-def exact(when: dt.datetime) -> str:
-    return when.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return f"{cluster}/{short_name(node)}"
 
 
 def describe_certificate(cert: CertView) -> str:
     """One certificate as an install shows it, before and after: subject, serial, not-after, fingerprint."""
-    return (f'"{cert.display_name}" serial {cert.serial_hex}, not after {exact(cert.not_after)}, '
+    return (f'"{cert.display_name}" serial {cert.serial_hex}, not after {utc_text(cert.not_after)}, '
             f"sha256 {cert.fingerprint_sha256}")
 
 

@@ -14,7 +14,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from html import escape
 
-from mrakit.report.model import COLUMNS, EdgeInfo, NodeInfo, ReportModel, short
+from mrakit.desired import short_name as short
+from mrakit.report.model import COLUMNS, EdgeInfo, NodeInfo, ReportModel
 
 COLLAPSE_AT = 40
 COLUMN_TITLES = {"edge": "Expressway-E", "control": "Expressway-C", "cucm": "CUCM"}

@@ -14,6 +14,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from mrakit.desired import KIND_TEXT, DesiredState, TrustRelation
+from mrakit.desired import short_name as short
 from mrakit.diagnosis import Proof, Report
 from mrakit.inventory.model import Inventory
 from mrakit.observe import ObservedState
@@ -24,10 +25,6 @@ from mrakit.rules.outlook import ALL_PUBLIC_NO_CLIENT_AUTH, LETS_ENCRYPT_NO_CLIE
 
 COLUMNS = ("edge", "control", "cucm")  # traffic flows left to right: Expressway-E | Expressway-C | CUCM
 LISTENER_OF_STORE = {"tomcat-trust": "tomcat", "CallManager-trust": "sip-tls"}
-
-
-def short(fqdn: str) -> str:
-    return fqdn.split(".", 1)[0]
 
 
 def _cn(name: str) -> str:

@@ -5,12 +5,11 @@ presents a renewal of the certificate the inventory names (INV001)."""
 
 from __future__ import annotations
 
-import datetime as dt
 from collections.abc import Iterable
 
 from mrakit.findings import Finding, Severity
 from mrakit.inventory.model import CertificateFile
-from mrakit.pki.certview import CertView
+from mrakit.pki.certview import CertView, utc_text
 from mrakit.rules.context import CheckContext
 
 
@@ -75,12 +74,8 @@ def newer_certificate_kept(cluster: str, node: str, kind: str, installed: CertVi
     return Finding(
         "INV001", Severity.WARNING,
         f"{node} presents a newer {kind} certificate (serial {installed.serial_hex}, valid from "
-        f"{_exact(installed.not_before)}) than {cert_file.path.name} names (serial {cert_file.leaf.serial_hex}, "
-        f"from {_exact(cert_file.leaf.not_before)}); mrakit keeps it",
+        f"{utc_text(installed.not_before)}) than {cert_file.path.name} names (serial {cert_file.leaf.serial_hex}, "
+        f"from {utc_text(cert_file.leaf.not_before)}); mrakit keeps it",
         fix=f"update the inventory to name the installed certificate instead of {cert_file.path}",
         cluster=cluster, node=node,
         evidence={"installed": installed.fingerprint_sha256, "named": cert_file.leaf.fingerprint_sha256})
-
-
-def _exact(when: dt.datetime) -> str:
-    return when.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")

@@ -13,9 +13,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "doctor"))  # the d
 
 from _doctorkit import PASSWORDS, warm_listeners
 
+from mrakit.desired import short_name as short
 from mrakit.diagnosis import Report, doctor
 from mrakit.inventory.load import load_inventory
-from mrakit.report.model import CertificateInfo, ClusterInfo, EdgeInfo, NodeInfo, ReportModel, short
+from mrakit.report.model import CertificateInfo, ClusterInfo, EdgeInfo, NodeInfo, ReportModel
 
 CHROMIUM = Path("/usr/bin/chromium")  # Debian's package, installed by .ci/run
 # Without these, Chromium on a machine with no network makes many refused connections of its own.
